@@ -1,0 +1,95 @@
+"""Input validation shared by the three backends.
+
+Pure Python on shapes (tuples whose entries are ints, or None for a dimension that is
+unknown while TensorFlow traces a graph) and on names: no framework is imported here.
+Every error is a ``ValueError`` that names the argument, says what was expected and
+what was received (the wording follows einops: expected, got, allowed values).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+METRICS = ("euclidean", "sqeuclidean", "cosine", "l1")
+"""Metrics of ``pairwise_distances``, in the order the course introduces them."""
+
+COSINE_EPS = 1e-8
+"""Rows whose L2 norm is at most this count as zero vectors in every cosine function."""
+
+Shape = Sequence[int | None]
+
+
+def shape_str(shape: Shape) -> str:
+    """``(4, None)`` -> ``'(4, ?)'``: a shape as the error messages print it."""
+    dims = ["?" if d is None else str(d) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def check_rank(name: str, shape: Shape, *, rank: int | None = None, min_rank: int = 0) -> None:
+    """Raise if ``shape`` has not exactly ``rank`` (or at least ``min_rank``) dimensions."""
+    if rank is not None and len(shape) != rank:
+        what = {1: "a vector (D,)", 2: "a matrix (B, D), one row per example"}.get(
+            rank, f"a {rank}-D array"
+        )
+        raise ValueError(f"{name} must be {what}; got shape {shape_str(shape)}")
+    if len(shape) < min_rank:
+        raise ValueError(
+            f"{name} must have at least {min_rank} dimension(s), features on the last axis; "
+            f"got shape {shape_str(shape)}"
+        )
+
+
+def check_features(name: str, shape: Shape) -> None:
+    """Raise if the feature (last) axis is empty: a 0-dimensional vector has no direction."""
+    if shape[-1] == 0:
+        raise ValueError(f"{name} must have at least one feature; got shape {shape_str(shape)}")
+
+
+def check_same_features(a_name: str, a_shape: Shape, b_name: str, b_shape: Shape) -> None:
+    """Raise if two arrays disagree on the feature (last) axis."""
+    da, db = a_shape[-1], b_shape[-1]
+    if da is not None and db is not None and da != db:
+        raise ValueError(
+            f"{a_name} and {b_name} must have the same number of features (last axis); "
+            f"got {a_name} {shape_str(a_shape)} and {b_name} {shape_str(b_shape)}"
+        )
+
+
+def check_broadcast(a_name: str, a_shape: Shape, b_name: str, b_shape: Shape) -> None:
+    """Raise if the leading (batch) axes of two arrays do not broadcast against each other."""
+    check_same_features(a_name, a_shape, b_name, b_shape)
+    for da, db in zip(reversed(a_shape[:-1]), reversed(b_shape[:-1]), strict=False):
+        if da is None or db is None or da == db or da == 1 or db == 1:
+            continue
+        raise ValueError(
+            f"{a_name} and {b_name} must broadcast over their leading axes; "
+            f"got {a_name} {shape_str(a_shape)} and {b_name} {shape_str(b_shape)}"
+        )
+
+
+def check_metric(metric: object, allowed: Sequence[str] = METRICS) -> str:
+    """Return ``metric`` if it is one of ``allowed``, else raise naming the allowed values."""
+    if not isinstance(metric, str) or metric not in allowed:
+        raise ValueError(f"metric must be one of {', '.join(map(repr, allowed))}; got {metric!r}")
+    return metric
+
+
+def check_positive(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite number > 0 (used for ``eps``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a positive number; got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number; got {value!r}")
+    return float(value)
+
+
+def not_finite_error(name: str) -> ValueError:
+    """The error every backend raises for NaN or inf in an input (eager execution only)."""
+    return ValueError(f"{name} must be finite; it contains NaN or inf")
+
+
+def check_dtype_kind(name: str, kind: str, dtype: object) -> None:
+    """Raise unless ``kind`` is a NumPy dtype kind of real numbers: ``b``, ``i``, ``u``, ``f``."""
+    if kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers; got dtype {dtype}")
