@@ -1,0 +1,31 @@
+"""Test set-up: quiet TensorFlow, torch imported before TensorFlow, hypothesis profiles."""
+
+import os
+import sys
+from pathlib import Path
+
+# Before any TensorFlow import: no start-up chatter, no oneDNN reordering of sums.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+# The tests import their helpers (tests/backends.py, tests/oracle.py) and tools/.
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tools")]
+
+import backends  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Importing torch before TensorFlow avoids a known clash of their OpenMP runtimes.
+for name in ("torch", "tensorflow"):
+    if name not in backends.SKIPPED:
+        __import__(name)
+
+settings.register_profile(
+    "default",
+    max_examples=60,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: `make test` twice gives the same result
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -1,0 +1,145 @@
+"""The package as a whole: lazy imports, one API in three backends, pins, device, seeds."""
+
+import inspect
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from backends import ALL, FRAMEWORKS, load
+from packaging.requirements import Requirement
+
+import tripletlab
+from tripletlab import data, device
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_import_tripletlab_loads_no_framework():
+    code = (
+        "import sys, tripletlab, tripletlab.numpy, tripletlab.device, tripletlab.data;"
+        "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_backend_loads_only_its_own_framework():
+    code = (
+        "import sys, tripletlab.torch;print('torch' in sys.modules, 'tensorflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True False"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_backend_exposes_the_same_names_and_signatures(name):
+    reference = load("numpy")
+    module = load(name)
+    assert tuple(module.__all__) == tripletlab.PUBLIC_NAMES
+    for public in tripletlab.PUBLIC_NAMES:
+        assert inspect.signature(getattr(module, public)) == inspect.signature(
+            getattr(reference, public)
+        ), public
+        assert getattr(module, public).__doc__, f"{name}.{public} has no docstring"
+
+
+# ----------------------------------------------------------------- pins
+
+
+def _pins(lines):
+    pins = {}
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith(("#", "-")):
+            req = Requirement(line)
+            (spec,) = req.specifier
+            assert spec.operator == "==", line
+            pins[req.name.lower().replace("_", "-")] = spec.version
+    return pins
+
+
+def test_constraints_and_environment_yml_pin_the_same_versions():
+    constraints = _pins((ROOT / "constraints.txt").read_text().splitlines())
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    (pip_section,) = [d for d in env["dependencies"] if isinstance(d, dict)]
+    assert "-e .[all]" in pip_section["pip"] and "-c constraints.txt" in pip_section["pip"]
+    env_pins = _pins(pip_section["pip"])
+    assert env_pins, "environment.yml pins nothing"
+    for name, version in env_pins.items():
+        assert constraints.get(name) == version, f"{name}: {version} vs {constraints.get(name)}"
+    assert constraints["torch"] == "2.13.0" and constraints["tensorflow-cpu"] == "2.21.0"
+
+
+def test_every_dependency_is_pinned_within_its_pyproject_range():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert set(extras) == {"torch", "tensorflow", "notebooks", "test", "all"}
+    constraints = _pins((ROOT / "constraints.txt").read_text().splitlines())
+    env_pins = _pins(
+        yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"][2]["pip"]
+    )
+    requirements = project["dependencies"] + [
+        r for k, v in extras.items() if k != "all" for r in v
+    ]
+    for line in requirements:
+        req = Requirement(line)
+        name = req.name.lower()
+        assert name in constraints, f"{name} is not pinned in constraints.txt"
+        assert name in env_pins, f"{name} is not pinned in environment.yml"
+        assert req.specifier.contains(constraints[name]), f"{name} pin outside {req.specifier}"
+
+
+# ----------------------------------------------------------------- device and seeds
+
+
+def test_device_picks_cpu_or_an_available_gpu():
+    import tensorflow as tf
+    import torch
+
+    dev = device.try_gpu()
+    assert dev.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert device.try_gpu(10_000).type == "cpu"
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    assert device.tf_device() == ("/GPU:0" if has_gpu else "/CPU:0")
+    line = device.describe()
+    assert re.fullmatch(r"device: torch (cpu|cuda:\d.*) \| tensorflow /(CPU|GPU):\d", line), line
+
+
+def test_describe_names_only_imported_frameworks():
+    code = "from tripletlab import device; print(device.describe())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "device: numpy cpu"
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_seed_everything_makes_every_generator_repeat(name):
+    import random
+
+    def draw():
+        rng = data.seed_everything(123)
+        if name == "torch":
+            import torch
+
+            framework = torch.rand(3).tolist()
+        else:
+            import tensorflow as tf
+
+            framework = tf.random.uniform((3,)).numpy().tolist()
+        return [random.random(), np.random.rand(), rng.random(), *framework]  # noqa: NPY002
+
+    first = draw()
+    assert draw() == first
+    data.seed_everything(124)
+    assert random.random() != first[0]
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
+def test_seed_must_be_a_non_negative_int(seed):
+    with pytest.raises(ValueError, match="seed must be"):
+        data.seed_everything(seed)
