@@ -12,7 +12,6 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 
 .PHONY: setup test lint pytest pairs nbval notes lab sync bench clean
 

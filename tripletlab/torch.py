@@ -147,18 +147,36 @@ def _gram_squared_distances(x: torch.Tensor, y: torch.Tensor | None):
     return (x_sq[:, None] + y_sq[None, :] - 2.0 * gram).clamp_min(0.0), x_sq, y_sq
 
 
-def _safe_sqrt(sq: torch.Tensor) -> torch.Tensor:
-    """``sqrt`` with value 0 and gradient 0 where ``sq == 0`` (not inf, not NaN)."""
-    positive = sq > 0
-    return torch.where(positive, torch.sqrt(torch.where(positive, sq, 1.0)), 0.0)
+class _ScaledSqrt(torch.autograd.Function):
+    """``sqrt(sq) * scale`` for ``sq >= 0``, with gradient 0 (not inf, not NaN) where ``sq == 0``.
+
+    One pass forward and one backward over the ``(B, M)`` matrix; the composition of
+    ``where``, ``sqrt`` and ``where`` that does the same in autograd costs four.
+    """
+
+    @staticmethod
+    def forward(ctx, sq, scale):
+        dist = torch.sqrt(sq).mul_(scale)
+        ctx.save_for_backward(dist, scale)
+        return dist
+
+    @staticmethod
+    def backward(ctx, grad):
+        dist, scale = ctx.saved_tensors
+        # d(s sqrt(q))/dq = s^2 / (2 d), evaluated as (g s / d) (s / 2) so that s^2 (up to
+        # 2^254 for huge inputs) is never formed; defined as 0 where d == 0
+        grad_sq = (grad * scale).div_(dist).mul_(scale / 2)
+        grad_sq = torch.where(dist > 0, grad_sq, 0.0)
+        return grad_sq, None
 
 
 def pairwise_distances(x, y=None, metric: str = "euclidean"):
     """All distances between rows, ``(B, D), (M, D) -> (B, M)``; see ``tripletlab.numpy``.
 
     ``l1`` uses ``torch.cdist(p=1)``, which never materialises the ``(B, M, D)``
-    differences. ``torch.cdist(p=2)`` is not used for the L2 metrics: its gradient at
-    two identical rows is NaN.
+    differences. ``torch.cdist(p=2)`` is not used for the L2 metrics: above 25 rows it
+    switches to the Gram form without reading the norms from the Gram diagonal, and a
+    row's float32 distance to itself or to its duplicate comes out near 1e-3, not 0.
     """
     _checks.check_metric(metric)
     x, y, dtype = _pair_of_matrices(x, y)
@@ -175,8 +193,7 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
         max_abs = x.abs().amax() if y is None else torch.maximum(x.abs().amax(), y.abs().amax())
         scale = _power_of_two_scale(max_abs)
         sq, _, _ = _gram_squared_distances(x / scale, None if y is None else y / scale)
-        dist = _safe_sqrt(sq) * scale if metric == "euclidean" else sq * scale * scale
-    if y is None:
-        eye = torch.eye(dist.shape[0], dtype=torch.bool, device=dist.device)
-        dist = torch.where(eye, 0.0, dist)
+        dist = _ScaledSqrt.apply(sq, scale) if metric == "euclidean" else sq * scale * scale
+    # With y None the diagonal is already exactly 0 in every metric: the Gram form gives
+    # (n_i + n_i) - 2 n_i = 0, and cdist compares a row with itself.
     return dist.to(dtype)
