@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from execute import execute_source  # noqa: E402
 
 MATHJAX_DIR = "mathjax"
+# require.js only serves widget outputs, which the course does not produce.
+REQUIRE_JS = re.compile(r'<script src="[^"]*require(\.min)?\.js"></script>')
 MATHJAX_BLOCK = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
 MATHJAX3 = f"""<!-- MathJax 3, served from this folder -->
 <script>
@@ -83,15 +85,17 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     copy_mathjax(args.out)
-    exporter = HTMLExporter(template_name="lab")
+    # No web asset from a CDN: mermaid is loaded only for mermaid diagrams (none here).
+    exporter = HTMLExporter(template_name="lab", mermaid_js_url="", mermaid_layout_elk_js_url="")
     chapters = []
     for source in sorted(args.sources):
         notebook, seconds = execute_source(source)
-        body, _ = exporter.from_notebook_node(notebook)
-        body = MATHJAX_BLOCK.sub(lambda _: MATHJAX3, body)
+        title = title_of(notebook, source.stem)
+        body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
+        body = REQUIRE_JS.sub("", MATHJAX_BLOCK.sub(lambda _: MATHJAX3, body))
         page = source.with_suffix(".html").name
         (args.out / page).write_text(body, encoding="utf-8")
-        chapters.append((page, title_of(notebook, source.stem), seconds))
+        chapters.append((page, title, seconds))
         print(f"notes: {args.out / page} ({seconds:.1f} s)")
     write_index(args.out, chapters)
     print(f"notes: {args.out / 'index.html'} links {len(chapters)} chapters")
