@@ -13,9 +13,13 @@ import os
 import numpy as np
 import pytest
 
+from tripletlab.device import try_gpu
+
 ALL = ("numpy", "torch", "tensorflow")
 FRAMEWORKS = ("torch", "tensorflow")
 SKIPPED = {s.strip() for s in os.environ.get("TRIPLETLAB_SKIP_BACKENDS", "").split(",") if s}
+TORCH_DEVICE = None if "torch" in SKIPPED else try_gpu()
+"""Where the torch tests put their tensors: the GPU when there is one."""
 
 
 def load(name: str):
@@ -23,6 +27,11 @@ def load(name: str):
     if name in SKIPPED:
         pytest.skip(f"backend {name} skipped by TRIPLETLAB_SKIP_BACKENDS")
     return importlib.import_module(f"tripletlab.{name}")
+
+
+def available(names=ALL) -> tuple[str, ...]:
+    """``names`` minus the backends named in ``TRIPLETLAB_SKIP_BACKENDS``."""
+    return tuple(name for name in names if name not in SKIPPED)
 
 
 def to_backend(name: str, x, dtype: str = "float64"):
@@ -33,8 +42,8 @@ def to_backend(name: str, x, dtype: str = "float64"):
     if name == "torch":
         import torch
 
-        return torch.as_tensor(x).to(getattr(torch, dtype))
-    import tensorflow as tf
+        return torch.as_tensor(x).to(device=TORCH_DEVICE, dtype=getattr(torch, dtype))
+    import tensorflow as tf  # places its ops on the GPU by itself when there is one
 
     return tf.cast(tf.constant(x), getattr(tf, dtype))
 

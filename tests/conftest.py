@@ -15,10 +15,17 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tools")]
 import backends  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-# Importing torch before TensorFlow avoids a known clash of their OpenMP runtimes.
-for name in ("torch", "tensorflow"):
-    if name not in backends.SKIPPED:
-        __import__(name)
+# Importing torch before TensorFlow avoids a known clash of their OpenMP runtimes. On a
+# GPU, TF32 matrix products (10-bit mantissa) are turned off: these are correctness runs.
+if "torch" not in backends.SKIPPED:
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+if "tensorflow" not in backends.SKIPPED:
+    import tensorflow as tf
+
+    tf.config.experimental.enable_tensor_float_32_execution(False)
 
 settings.register_profile(
     "default",
