@@ -147,3 +147,13 @@ def test_seed_everything_makes_every_generator_repeat(name):
 def test_seed_must_be_a_non_negative_int(seed):
     with pytest.raises(ValueError, match="seed must be"):
         data.seed_everything(seed)
+
+
+def test_best_time_is_the_minimum_of_the_timed_calls():
+    from tripletlab.timing import best_time
+
+    calls = []
+    seconds = best_time(lambda: calls.append(1), repeats=4, warmup=2)
+    assert len(calls) == 6 and 0.0 <= seconds < 1.0
+    with pytest.raises(ValueError, match="repeats must be"):
+        best_time(lambda: None, repeats=0)

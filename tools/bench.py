@@ -9,7 +9,6 @@ ratios, not seconds, across machines.
 from __future__ import annotations
 
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -19,19 +18,10 @@ from scipy.spatial.distance import cdist
 
 from tripletlab import numpy as tl_np
 from tripletlab import torch as tl_torch
+from tripletlab.timing import best_time
 
 SIZES = (256, 1024, 2048)
 FEATURES = 128
-
-
-def best_of(fn, repeats: int = 5) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def torch_forward_backward(distance_fn, x: torch.Tensor):
@@ -52,11 +42,11 @@ def main() -> None:
     )
     for size in SIZES:
         x = torch.randn(size, FEATURES, requires_grad=True)
-        ours = best_of(torch_forward_backward(tl_torch.pairwise_distances, x))
-        peer = best_of(torch_forward_backward(lambda z: torch.cdist(z, z), x))
+        ours = best_time(torch_forward_backward(tl_torch.pairwise_distances, x))
+        peer = best_time(torch_forward_backward(lambda z: torch.cdist(z, z), x))
         x_np = rng.normal(size=(size, FEATURES))
-        ours_np = best_of(lambda a=x_np: tl_np.pairwise_distances(a), repeats=3)
-        peer_np = best_of(lambda a=x_np: cdist(a, a), repeats=3)
+        ours_np = best_time(lambda a=x_np: tl_np.pairwise_distances(a), repeats=3)
+        peer_np = best_time(lambda a=x_np: cdist(a, a), repeats=3)
         print(
             f"{size:>6} {ours * 1e3:>14.1f} ms {peer * 1e3:>9.1f} ms {ours / peer:>6.2f}"
             f" {ours_np * 1e3:>14.1f} ms {peer_np * 1e3:>9.1f} ms {ours_np / peer_np:>6.2f}"

@@ -172,7 +172,6 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
     """
     _checks.check_metric(metric)
     x, y, dtype = _pair_of_matrices(x, y)
-    other = x if y is None else y
     if metric == "l1":
         other = x if y is None else y
         dist = np.abs(x[:, None, :] - other[None, :, :]).sum(axis=-1)

@@ -1,0 +1,25 @@
+"""Wall-clock timing for the notebooks' speed comparisons and ``make bench``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def best_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """The fastest of ``repeats`` calls of ``fn()``, in seconds, after ``warmup`` calls.
+
+    The minimum, not the mean: it is the run least disturbed by everything else the
+    machine does. Compare such times as ratios measured in the same run, not across
+    machines.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0; got {repeats}, {warmup}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
