@@ -21,5 +21,14 @@ PUBLIC_NAMES = (
     "cosine_distance",
     "similarity_matrix",
     "pairwise_distances",
+    "triplet_loss",
+    "modified_triplet_loss",
+    "contrastive_loss",
+    "batch_all_triplet_loss",
+    "batch_hard_triplet_loss",
+    "batch_semihard_triplet_loss",
 )
 """The names every backend exposes with identical signatures (see ../shared/SPEC.md)."""
+
+FRAMEWORK_NAMES = ("SiameseHead",)
+"""Trainable models, in the PyTorch and TensorFlow backends only."""

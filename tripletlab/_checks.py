@@ -93,3 +93,67 @@ def check_dtype_kind(name: str, kind: str, dtype: object) -> None:
     """Raise unless ``kind`` is a NumPy dtype kind of real numbers: ``b``, ``i``, ``u``, ``f``."""
     if kind not in "biuf":
         raise ValueError(f"{name} must hold real numbers; got dtype {dtype}")
+
+
+REDUCTIONS = ("none", "mean", "sum")
+"""Reductions of the per-example losses: keep them, average them, add them up."""
+
+
+def check_reduction(reduction: object) -> str:
+    """Return ``reduction`` if it is one of ``none``, ``mean``, ``sum``, else raise."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        allowed = ", ".join(map(repr, REDUCTIONS))
+        raise ValueError(f"reduction must be one of {allowed}; got {reduction!r}")
+    return reduction
+
+
+def check_margin(margin: object) -> float:
+    """Return ``margin`` as a float if it is a finite number >= 0, else raise."""
+    if isinstance(margin, bool) or not isinstance(margin, int | float):
+        raise ValueError(f"margin must be a number >= 0; got {margin!r}")
+    if not (math.isfinite(margin) and margin >= 0):
+        raise ValueError(f"margin must be a finite number >= 0; got {margin!r}")
+    return float(margin)
+
+
+def check_same_shape(names: Sequence[str], shapes: Sequence[Shape]) -> None:
+    """Raise unless all arrays have the same shape (anchor, positive, negative rows)."""
+    known = [tuple(s) for s in shapes]
+    if any(len(s) != len(known[0]) for s in known) or any(
+        a is not None and b is not None and a != b
+        for s in known
+        for a, b in zip(s, known[0], strict=True)
+    ):
+        got = ", ".join(f"{n} {shape_str(s)}" for n, s in zip(names, known, strict=True))
+        raise ValueError(f"{', '.join(names)} must have the same shape; got {got}")
+
+
+def check_labels(name: str, shape: Shape, kind: str, dtype: object, batch: int | None) -> None:
+    """Raise unless ``name`` is a vector of integer class labels, one per embedding row."""
+    if len(shape) != 1:
+        raise ValueError(
+            f"{name} must be a vector (B,) of class ids; got shape {shape_str(shape)}"
+        )
+    if kind not in "iu":
+        raise ValueError(f"{name} must hold integer class ids; got dtype {dtype}")
+    if shape[0] is not None and batch is not None and shape[0] != batch:
+        raise ValueError(
+            f"{name} must have one entry per embedding row: expected length {batch}, "
+            f"got {shape[0]}"
+        )
+
+
+def check_square(name: str, shape: Shape) -> None:
+    """Raise unless ``shape`` is ``(B, B)`` with ``B >= 2``: each row needs a negative."""
+    rows, cols = shape
+    if rows is not None and cols is not None and rows != cols:
+        raise ValueError(f"{name} must be a square (B, B) matrix; got shape {shape_str(shape)}")
+    if rows is not None and rows < 2:
+        raise ValueError(
+            f"{name} must be at least 2 x 2: each row needs a negative; got {shape_str(shape)}"
+        )
+
+
+def not_binary_error(name: str) -> ValueError:
+    """The error for pair labels that are not all 0 or 1."""
+    return ValueError(f"{name} must hold 0 (different class) or 1 (same class) only")

@@ -5,7 +5,8 @@ Every function computes in float64 and returns the floating dtype it was given
 full contract of each function; ``tripletlab.torch`` and ``tripletlab.tensorflow``
 repeat the names and signatures and add only what is specific to their framework.
 
-Notebooks: 01_cosine_from_l2 (the identities), 02_similarity_matrices (the matrices).
+Notebooks: 01_cosine_from_l2 (the identities), 02_similarity_matrices (the matrices),
+03_triplet_losses, 04_siamese_losses, 05_online_mining (the losses and the mining).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ __all__ = [
     "cosine_distance",
     "similarity_matrix",
     "pairwise_distances",
+    "triplet_loss",
+    "modified_triplet_loss",
+    "contrastive_loss",
+    "batch_all_triplet_loss",
+    "batch_hard_triplet_loss",
+    "batch_semihard_triplet_loss",
 ]
 
 
@@ -43,6 +50,12 @@ def _as_matrix(name: str, x) -> tuple[np.ndarray, np.dtype]:
     _checks.check_rank(name, x.shape, rank=2)
     _checks.check_features(name, x.shape)
     return x, dtype
+
+
+def _as_labels(labels, batch: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    _checks.check_labels("labels", labels.shape, labels.dtype.kind, labels.dtype, batch)
+    return labels
 
 
 def _pair_of_matrices(x, y):
@@ -189,3 +202,242 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
     if y is None:
         np.fill_diagonal(dist, 0.0)
     return dist.astype(dtype)
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "mean":
+        return losses.mean() if losses.size else np.zeros((), losses.dtype)
+    return losses.sum() if reduction == "sum" else losses
+
+
+def _row_distances(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
+    """``d(a_i, b_i)`` row by row, ``(B, D), (B, D) -> (B,)``: the metrics of
+    ``pairwise_distances`` on matching rows (differences taken directly, not via Gram)."""
+    if metric == "cosine":
+        return cosine_distance(a, b)
+    diff = a - b
+    if metric == "l1":
+        return np.abs(diff).sum(axis=-1)
+    sq = np.sum(diff * diff, axis=-1)
+    return np.sqrt(sq) if metric == "euclidean" else sq
+
+
+def triplet_loss(
+    anchor, positive, negative, margin: float = 0.2, metric: str = "sqeuclidean", reduction="mean"
+):
+    """The triplet loss of explicit (anchor, positive, negative) rows.
+
+    ``L_i = max(d(a_i, p_i) - d(a_i, n_i) + margin, 0)``, with ``d`` any metric of
+    ``pairwise_distances`` (``sqeuclidean`` by default, as in FaceNet). Shapes: three
+    ``(B, D)`` arrays -> ``(B,)`` with ``reduction="none"``, else a scalar (``mean``
+    or ``sum`` over the B triplets; the mean of zero triplets is 0).
+
+    For unit vectors, the margin ``m`` on ``sqeuclidean`` selects the same triplets as
+    ``m / 2`` on ``cosine``, and the loss is twice as large (notebook 01).
+    Notebook: 03_triplet_losses.
+    """
+    margin = _checks.check_margin(margin)
+    _checks.check_metric(metric)
+    _checks.check_reduction(reduction)
+    (a, dtype), (p, _), (n, _) = (
+        _as_matrix(name, v)
+        for name, v in (("anchor", anchor), ("positive", positive), ("negative", negative))
+    )
+    _checks.check_same_shape(("anchor", "positive", "negative"), (a.shape, p.shape, n.shape))
+    losses = np.maximum(_row_distances(a, p, metric) - _row_distances(a, n, metric) + margin, 0)
+    return _reduce(losses, reduction).astype(dtype)
+
+
+def modified_triplet_loss(scores, margin: float = 0.25, reduction: str = "sum"):
+    """Mean-negative plus closest-negative triplet loss on a similarity matrix.
+
+    ``scores`` is a ``(B, B)`` matrix of similarities ``s(A_i, P_j)`` whose diagonal
+    holds the positives ``s(A_i, P_i)`` and whose off-diagonal entries are negatives.
+    Per row ``i`` (anchor), with ``s_ap = scores[i, i]``:
+
+    - ``mean_neg``: the mean of the ``B - 1`` off-diagonal scores of the row;
+    - ``closest_neg``: the largest off-diagonal score that is ``<= s_ap`` (the hardest
+      negative that is still less similar than the positive);
+    - ``L1 = max(mean_neg - s_ap + margin, 0)``, ``L2 = max(closest_neg - s_ap +
+      margin, 0)``, and the row's loss is ``L1 + L2``.
+
+    A row in which every off-diagonal score is above ``s_ap`` has no closest
+    negative: its ``L2`` is 0 and the row contributes ``L1`` only. (The source this
+    loss comes from masks such entries with -2, which makes ``L2`` vanish for any
+    margin below 1; here it is 0 for every margin.)
+
+    Shapes: ``(B, B)`` -> ``(B,)`` with ``reduction="none"``, else a scalar (``sum`` by
+    default, as in the source). ``B = 1`` is an error: a row needs a negative.
+
+    SPEC worked numbers: for ``[[0.9, -0.8, 0.3, -0.5], [-0.4, 0.5, 0.1, -0.1],
+    [0.3, 0.1, -0.4, -0.8], [-0.5, -0.2, -0.7, 0.5]]``, ``mean_neg = [-1/3, -2/15,
+    -2/15, -7/15]``, ``closest_neg = [0.3, 0.1, -0.8, -0.2]``, per-row loss ``[0, 0,
+    0.516667, 0]``, sum 0.516667. Notebook: 03_triplet_losses.
+    """
+    margin = _checks.check_margin(margin)
+    _checks.check_reduction(reduction)
+    scores, dtype = _as_float("scores", scores)
+    _checks.check_rank("scores", scores.shape, rank=2)
+    _checks.check_square("scores", scores.shape)
+    batch = scores.shape[0]
+    s_ap = np.diag(scores)[:, None]  # (B, 1)
+    negative = ~np.eye(batch, dtype=bool)
+    mean_neg = np.where(negative, scores, 0.0).sum(axis=1, keepdims=True) / (batch - 1)
+    candidate = negative & (scores <= s_ap)
+    has_closest = candidate.any(axis=1, keepdims=True)
+    closest_neg = np.where(candidate, scores, -np.inf).max(axis=1, keepdims=True)
+    loss_mean = np.maximum(mean_neg - s_ap + margin, 0.0)
+    loss_closest = np.where(has_closest, np.maximum(closest_neg - s_ap + margin, 0.0), 0.0)
+    return _reduce((loss_mean + loss_closest)[:, 0], reduction).astype(dtype)
+
+
+def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean"):
+    """The contrastive loss of pairs of embeddings (Hadsell, Chopra and LeCun, 2006).
+
+    ``L_i = 0.5 * same_i * D_i^2 + 0.5 * (1 - same_i) * max(0, margin - D_i)^2`` with
+    ``D_i = ||x1_i - x2_i||`` (euclidean). Similar pairs are pulled together; dissimilar
+    pairs are pushed apart until they are ``margin`` away, then left alone.
+
+    Label convention: ``same_i = 1`` means the pair is of the same class. Hadsell et
+    al. write ``Y = 0`` for similar pairs and ``Y = 1`` for dissimilar ones: pass
+    ``same = 1 - Y`` when following the paper.
+
+    Shapes: ``x1, x2 (B, D)``, ``same (B,)`` of 0/1 (bool, int or float) -> ``(B,)``
+    with ``reduction="none"``, else a scalar (``mean`` by default, or ``sum``).
+    Notebook: 04_siamese_losses.
+    """
+    margin = _checks.check_margin(margin)
+    _checks.check_reduction(reduction)
+    x1, dtype = _as_matrix("x1", x1)
+    x2, _ = _as_matrix("x2", x2)
+    _checks.check_same_shape(("x1", "x2"), (x1.shape, x2.shape))
+    same, _ = _as_float("same", same)
+    _checks.check_rank("same", same.shape, rank=1)
+    _checks.check_same_shape(("same", "rows of x1"), (same.shape, x1.shape[:1]))
+    if not np.isin(same, (0.0, 1.0)).all():
+        raise _checks.not_binary_error("same")
+    sq = np.sum((x1 - x2) ** 2, axis=1)
+    dist = np.sqrt(sq)
+    losses = 0.5 * same * sq + 0.5 * (1.0 - same) * np.maximum(margin - dist, 0.0) ** 2
+    return _reduce(losses, reduction).astype(dtype)
+
+
+# --------------------------------------------------------------------------- mining
+
+
+def _positive_mask(labels: np.ndarray) -> np.ndarray:
+    """``(B, B)``: True where ``a != p`` and ``label(a) == label(p)``."""
+    same = labels[:, None] == labels[None, :]
+    return same & ~np.eye(len(labels), dtype=bool)
+
+
+def _negative_mask(labels: np.ndarray) -> np.ndarray:
+    """``(B, B)``: True where ``label(a) != label(n)``."""
+    return labels[:, None] != labels[None, :]
+
+
+def _triplet_mask(labels: np.ndarray) -> np.ndarray:
+    """``(B, B, B)``: True where ``(a, p, n)`` is a valid triplet.
+
+    ``a != p``, ``label(a) == label(p)`` and ``label(n) != label(a)``; ``n != a`` and
+    ``n != p`` follow from the labels.
+    """
+    return _positive_mask(labels)[:, :, None] & _negative_mask(labels)[:, None, :]
+
+
+def _mining_inputs(embeddings, labels, margin, metric):
+    margin = _checks.check_margin(margin)
+    _checks.check_metric(metric)
+    x, dtype = _as_matrix("embeddings", embeddings)
+    labels = _as_labels(labels, x.shape[0])
+    return pairwise_distances(x, metric=metric).astype(np.float64), labels, margin, dtype
+
+
+def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str = "euclidean"):
+    """Batch-all online mining: every valid triplet of the batch, averaged over the hard ones.
+
+    With ``D = pairwise_distances(embeddings, metric=metric)``, every valid triplet
+    ``(a, p, n)`` (``a != p``, same label; ``n`` of another label) has the loss
+    ``max(D[a, p] - D[a, n] + margin, 0)``. Easy triplets (loss 0) are not counted:
+    averaging over them would shrink the loss as training succeeds. Returns
+    ``(loss, fraction_positive)``:
+
+    - ``loss``: the mean over valid triplets with a positive loss; 0 when there are
+      none (with a zero gradient in the framework backends);
+    - ``fraction_positive``: (valid triplets with a positive loss) / (valid triplets);
+      0 when there are no valid triplets.
+
+    Shapes: ``embeddings (B, D)``, ``labels (B,)`` integers -> two scalars.
+    This backend builds the ``(B, B, B)`` cube of triplets (readable, ``O(B^3)``
+    memory); the framework backends never do. Notebook: 05_online_mining.
+    """
+    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
+    d_ap = dist[:, :, None]  # (B, B, 1): anchor a, positive p
+    d_an = dist[:, None, :]  # (B, 1, B): anchor a, negative n
+    losses = np.maximum(d_ap - d_an + margin, 0.0) * _triplet_mask(labels)  # (B, B, B)
+    n_valid = _triplet_mask(labels).sum()
+    n_positive = (losses > 0).sum()
+    loss = losses.sum() / n_positive if n_positive else 0.0
+    fraction = n_positive / n_valid if n_valid else 0.0
+    return np.asarray(loss, dtype), np.asarray(fraction, dtype)
+
+
+def batch_hard_triplet_loss(
+    embeddings, labels, margin: float = 0.2, metric: str = "euclidean", soft: bool = False
+):
+    """Batch-hard online mining (Hermans, Beyer and Leibe, 2017).
+
+    For each anchor ``a``: the hardest positive is the *farthest* example of the same
+    label (``a`` itself excluded), the hardest negative the *closest* example of
+    another label. The anchor's loss is ``max(hardest_positive - hardest_negative +
+    margin, 0)``, or with ``soft=True`` the soft margin
+    ``softplus(hardest_positive - hardest_negative) = log(1 + exp(.))`` (no margin).
+    The loss is the mean over anchors that have at least one positive and one
+    negative; 0 when no anchor has both.
+
+    The hardest positive is a maximum over the anchor's *positives*, not over the
+    whole row: the row's maximum is usually a negative (notebook 05 shows the wrong
+    answer that shortcut gives).
+
+    Shapes: ``embeddings (B, D)``, ``labels (B,)`` integers -> a scalar.
+    Notebook: 05_online_mining.
+    """
+    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
+    positive, negative = _positive_mask(labels), _negative_mask(labels)
+    valid = positive.any(axis=1) & negative.any(axis=1)
+    hardest_positive = np.where(positive, dist, -np.inf).max(axis=1)
+    hardest_negative = np.where(negative, dist, np.inf).min(axis=1)
+    gap = (hardest_positive - hardest_negative)[valid]
+    losses = np.logaddexp(0.0, gap) if soft else np.maximum(gap + margin, 0.0)
+    return np.asarray(losses.mean() if valid.any() else 0.0, dtype)
+
+
+def batch_semihard_triplet_loss(
+    embeddings, labels, margin: float = 0.2, metric: str = "euclidean"
+):
+    """Semi-hard online mining (Schroff, Kalenichenko and Philbin, 2015: FaceNet).
+
+    For each valid pair ``(a, p)`` (``a != p``, same label): the semi-hard negative is
+    the closest negative that is *farther* than the positive, ``min {D[a, n] : D[a, n]
+    > D[a, p]}``; if there is none, the farthest negative of ``a`` (the rule of
+    TF-Addons' ``TripletSemiHardLoss``). The pair's loss is ``max(D[a, p] -
+    D[a, n*] + margin, 0)``; the loss is the mean over all pairs whose anchor has a
+    negative (easy pairs included, as in TF-Addons); 0 when there are none.
+
+    Shapes: ``embeddings (B, D)``, ``labels (B,)`` integers -> a scalar.
+    Notebook: 05_online_mining.
+    """
+    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
+    positive, negative = _positive_mask(labels), _negative_mask(labels)
+    pairs = positive & negative.any(axis=1, keepdims=True)  # (B, B): valid (a, p)
+    d_ap = dist[:, :, None]  # (B, B, 1)
+    d_an = np.broadcast_to(dist[:, None, :], (len(dist),) * 3)  # (B, B, B): [a, p, n]
+    farther = negative[:, None, :] & (d_an > d_ap)  # n is a negative beyond the positive
+    semihard = np.where(farther, d_an, np.inf).min(axis=2)
+    farthest = np.where(negative, dist, -np.inf).max(axis=1, keepdims=True)
+    chosen = np.where(farther.any(axis=2), semihard, farthest)
+    losses = np.maximum(dist - chosen + margin, 0.0)[pairs]
+    return np.asarray(losses.mean() if pairs.any() else 0.0, dtype)

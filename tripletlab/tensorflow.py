@@ -18,6 +18,7 @@ Framework notes, for every function:
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from tripletlab import _checks
@@ -29,6 +30,13 @@ __all__ = [
     "cosine_distance",
     "similarity_matrix",
     "pairwise_distances",
+    "triplet_loss",
+    "modified_triplet_loss",
+    "contrastive_loss",
+    "batch_all_triplet_loss",
+    "batch_hard_triplet_loss",
+    "batch_semihard_triplet_loss",
+    "SiameseHead",
 ]
 
 _HALF = (tf.float16, tf.bfloat16)
@@ -55,6 +63,13 @@ def _as_matrix(name: str, x) -> tuple[tf.Tensor, tf.DType]:
     _checks.check_rank(name, tuple(x.shape), rank=2)
     _checks.check_features(name, tuple(x.shape))
     return x, dtype
+
+
+def _as_labels(labels) -> tuple[tf.Tensor, str]:
+    """Class ids as a tensor, and the NumPy kind of its dtype for the checks."""
+    labels = tf.convert_to_tensor(labels)
+    kind = "i" if labels.dtype.is_integer else ("b" if labels.dtype == tf.bool else "f")
+    return labels, kind
 
 
 def _promote(a_dtype: tf.DType, b_dtype: tf.DType) -> tuple[tf.DType, tf.DType]:
@@ -207,3 +222,248 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
     # With y None the diagonal is already exactly 0 in every metric: the Gram form gives
     # (n_i + n_i) - 2 n_i = 0, and a row minus itself is 0.
     return tf.cast(dist, dtype)
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def _reduce(losses: tf.Tensor, reduction: str) -> tf.Tensor:
+    if reduction == "mean":  # the mean of no loss is 0, not NaN
+        return tf.reduce_sum(losses) / tf.cast(tf.maximum(tf.size(losses), 1), losses.dtype)
+    return tf.reduce_sum(losses) if reduction == "sum" else losses
+
+
+def _row_distances(a: tf.Tensor, b: tf.Tensor, metric: str) -> tf.Tensor:
+    """``d(a_i, b_i)`` row by row, ``(B, D), (B, D) -> (B,)``; see ``tripletlab.numpy``."""
+    if metric == "cosine":
+        ua, ub = _normalize(a, COSINE_EPS)[0], _normalize(b, COSINE_EPS)[0]
+        return 1.0 - tf.clip_by_value(tf.reduce_sum(ua * ub, axis=-1), -1.0, 1.0)
+    if metric == "l1":
+        return tf.reduce_sum(tf.abs(a - b), axis=-1)
+    scale = _power_of_two_scale(tf.maximum(tf.reduce_max(tf.abs(a)), tf.reduce_max(tf.abs(b))))
+    diff = a / scale - b / scale
+    sq = tf.reduce_sum(diff * diff, axis=-1)
+    return _scaled_sqrt(sq, scale) if metric == "euclidean" else sq * scale * scale
+
+
+def triplet_loss(
+    anchor, positive, negative, margin: float = 0.2, metric: str = "sqeuclidean", reduction="mean"
+):
+    """``max(d(a, p) - d(a, n) + margin, 0)`` per row; see ``tripletlab.numpy.triplet_loss``."""
+    margin = _checks.check_margin(margin)
+    _checks.check_metric(metric)
+    _checks.check_reduction(reduction)
+    a, dtype = _as_matrix("anchor", anchor)
+    p, _ = _as_matrix("positive", positive)
+    n, _ = _as_matrix("negative", negative)
+    _checks.check_same_shape(
+        ("anchor", "positive", "negative"), (tuple(a.shape), tuple(p.shape), tuple(n.shape))
+    )
+    losses = tf.nn.relu(_row_distances(a, p, metric) - _row_distances(a, n, metric) + margin)
+    return tf.cast(_reduce(losses, reduction), dtype)
+
+
+def modified_triplet_loss(scores, margin: float = 0.25, reduction: str = "sum"):
+    """Mean-negative + closest-negative loss on a ``(B, B)`` similarity matrix.
+
+    See ``tripletlab.numpy.modified_triplet_loss``: a row with no off-diagonal score
+    ``<= s_ap`` has no closest negative and contributes its mean-negative term only.
+    """
+    margin = _checks.check_margin(margin)
+    _checks.check_reduction(reduction)
+    scores, dtype = _as_float("scores", scores)
+    _checks.check_rank("scores", tuple(scores.shape), rank=2)
+    _checks.check_square("scores", tuple(scores.shape))
+    batch = tf.shape(scores)[0]
+    s_ap = tf.linalg.diag_part(scores)[:, None]  # (B, 1)
+    negative = ~tf.eye(batch, dtype=tf.bool)
+    zeros = tf.zeros_like(scores)
+    mean_neg = tf.reduce_sum(tf.where(negative, scores, zeros), axis=1, keepdims=True) / (
+        tf.cast(batch, scores.dtype) - 1.0
+    )
+    candidate = negative & (scores <= s_ap)
+    has_closest = tf.reduce_any(candidate, axis=1, keepdims=True)
+    masked = tf.where(
+        candidate, scores, tf.fill(tf.shape(scores), tf.constant(-2.0, scores.dtype))
+    )
+    closest_neg = tf.reduce_max(masked, axis=1, keepdims=True)  # cos >= -1
+    loss_mean = tf.nn.relu(mean_neg - s_ap + margin)
+    loss_closest = tf.nn.relu(closest_neg - s_ap + margin)
+    loss_closest = tf.where(has_closest, loss_closest, tf.zeros_like(loss_closest))
+    return tf.cast(_reduce((loss_mean + loss_closest)[:, 0], reduction), dtype)
+
+
+def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean"):
+    """Hadsell et al. (2006) contrastive loss, ``same = 1`` for the same class.
+
+    See ``tripletlab.numpy.contrastive_loss`` (the paper writes ``Y = 0`` for similar
+    pairs). The gradient at ``D = 0`` is finite for both kinds of pair.
+    """
+    margin = _checks.check_margin(margin)
+    _checks.check_reduction(reduction)
+    x1, dtype = _as_matrix("x1", x1)
+    x2, _ = _as_matrix("x2", x2)
+    _checks.check_same_shape(("x1", "x2"), (tuple(x1.shape), tuple(x2.shape)))
+    same, _ = _as_float("same", same)
+    _checks.check_rank("same", tuple(same.shape), rank=1)
+    _checks.check_same_shape(("same", "rows of x1"), (tuple(same.shape), tuple(x1.shape[:1])))
+    if tf.executing_eagerly() and not bool(tf.reduce_all((same == 0) | (same == 1))):
+        raise _checks.not_binary_error("same")
+    same = tf.cast(same, x1.dtype)
+    sq = _row_distances(x1, x2, "sqeuclidean")
+    dist = _row_distances(x1, x2, "euclidean")
+    losses = 0.5 * same * sq + 0.5 * (1.0 - same) * tf.nn.relu(margin - dist) ** 2
+    return tf.cast(_reduce(losses, reduction), dtype)
+
+
+# --------------------------------------------------------------------------- mining
+
+_CUBE_CHUNK = 1 << 24
+"""Entries of ``(anchors, B, B)`` triplet blocks looked at at once (64 MiB of float32)."""
+
+
+def _positive_mask(labels: tf.Tensor) -> tf.Tensor:
+    """``(B, B)``: True where ``a != p`` and ``label(a) == label(p)``."""
+    eye = tf.eye(tf.shape(labels)[0], dtype=tf.bool)
+    return tf.equal(labels[:, None], labels[None, :]) & ~eye
+
+
+def _negative_mask(labels: tf.Tensor) -> tf.Tensor:
+    """``(B, B)``: True where ``label(a) != label(n)``."""
+    return tf.not_equal(labels[:, None], labels[None, :])
+
+
+def _mining_inputs(embeddings, labels, margin, metric):
+    margin = _checks.check_margin(margin)
+    _checks.check_metric(metric)
+    x, dtype = _as_matrix("embeddings", embeddings)
+    labels, kind = _as_labels(labels)
+    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, x.shape[0])
+    return pairwise_distances(x, metric=metric), labels, margin, dtype
+
+
+def _active_triplet_counts(dist, positive, negative, margin):
+    """``(c_ap - c_an, N)``: per-pair counts of active triplets and their number.
+
+    Computed from blocks of anchors, without gradient; see ``tripletlab.torch``.
+    """
+    dist = tf.stop_gradient(dist)
+    batch = tf.shape(dist)[0]
+    step = tf.maximum(1, _CUBE_CHUNK // tf.maximum(batch * batch, 1))
+
+    def block(start, weights, n_active):
+        # blocks of a fixed size (XLA needs static shapes); rows past the end count nothing
+        rows = start + tf.range(step)
+        in_batch = rows < batch
+        rows = tf.minimum(rows, batch - 1)
+        d = tf.gather(dist, rows)  # (c, B)
+        hinge = d[:, :, None] - d[:, None, :] + margin  # (c, B, B): [a, p, n]
+        pos = tf.gather(positive, rows) & in_batch[:, None]
+        neg = tf.gather(negative, rows)
+        active = tf.cast((hinge > 0) & pos[:, :, None] & neg[:, None, :], tf.int32)
+        counts = tf.reduce_sum(active, axis=2) - tf.reduce_sum(active, axis=1)  # c_ap - c_an
+        weights = tf.tensor_scatter_nd_add(weights, rows[:, None], counts)
+        return start + step, weights, n_active + tf.reduce_sum(tf.cast(active, tf.int64))
+
+    # an explicit loop: AutoGraph does not convert code in a module named "tensorflow"
+    start = tf.constant(0)
+    weights = tf.zeros(tf.shape(dist), tf.int32)
+    n_active = tf.zeros((), tf.int64)
+    _, weights, n_active = tf.while_loop(
+        lambda start, *_: start < batch, block, (start, weights, n_active)
+    )
+    return tf.cast(weights, dist.dtype), n_active
+
+
+def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str = "euclidean"):
+    """Mean loss over the valid triplets with a positive loss, and their fraction.
+
+    See ``tripletlab.numpy.batch_all_triplet_loss``; like ``tripletlab.torch``, no
+    ``(B, B, B)`` tensor is kept: the loss is ``(sum (c_ap - c_an) * D + margin * N) / N``
+    with counts of active triplets, and its gradient is exactly the triplet cube's.
+    """
+    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
+    positive, negative = _positive_mask(labels), _negative_mask(labels)
+    weights, n_positive = _active_triplet_counts(dist, positive, negative, margin)
+    per_anchor = [tf.reduce_sum(tf.cast(m, tf.int64), axis=1) for m in (positive, negative)]
+    n_valid = tf.cast(tf.reduce_sum(per_anchor[0] * per_anchor[1]), dist.dtype)
+    n_positive = tf.cast(n_positive, dist.dtype)
+    total = tf.reduce_sum(weights * dist) + margin * n_positive
+    loss = total / tf.maximum(n_positive, 1.0)
+    fraction = n_positive / tf.maximum(n_valid, 1.0)
+    return tf.cast(loss, dtype), tf.cast(fraction, dtype)
+
+
+def batch_hard_triplet_loss(
+    embeddings, labels, margin: float = 0.2, metric: str = "euclidean", soft: bool = False
+):
+    """Hardest positive and hardest negative per anchor; see ``tripletlab.numpy``.
+
+    ``(B, B)`` memory. Ties for the hardest example share the gradient equally (as
+    ``reduce_max`` and ``torch.amax`` both do).
+    """
+    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
+    positive, negative = _positive_mask(labels), _negative_mask(labels)
+    valid = tf.reduce_any(positive, axis=1) & tf.reduce_any(negative, axis=1)
+    zeros = tf.zeros_like(dist)
+    hardest_positive = tf.reduce_max(tf.where(positive, dist, zeros), axis=1)  # d >= 0
+    infinity = tf.fill(tf.shape(dist), tf.constant(float("inf"), dist.dtype))
+    hardest_negative = tf.reduce_min(tf.where(negative, dist, infinity), axis=1)
+    gap = hardest_positive - hardest_negative
+    gap = tf.where(valid, gap, tf.zeros_like(gap))
+    losses = tf.nn.softplus(gap) if soft else tf.nn.relu(gap + margin)
+    n_valid = tf.maximum(tf.reduce_sum(tf.cast(valid, dist.dtype)), 1.0)
+    loss = tf.reduce_sum(tf.where(valid, losses, tf.zeros_like(losses))) / n_valid
+    return tf.cast(loss, dtype)
+
+
+def batch_semihard_triplet_loss(
+    embeddings, labels, margin: float = 0.2, metric: str = "euclidean"
+):
+    """Semi-hard negative per (anchor, positive) pair; see ``tripletlab.numpy``.
+
+    No ``(B, B, B)`` tensor: each anchor's negative distances are sorted once (stable),
+    and ``tf.searchsorted`` finds, for every positive, the first negative farther than
+    it. ``O(B^2 log B)`` time, ``(B, B)`` memory.
+    """
+    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
+    positive, negative = _positive_mask(labels), _negative_mask(labels)
+    n_negatives = tf.reduce_sum(tf.cast(negative, tf.int32), axis=1, keepdims=True)  # (B, 1)
+    fixed = tf.stop_gradient(dist)
+    infinity = tf.fill(tf.shape(dist), tf.constant(float("inf"), dist.dtype))
+    order = tf.argsort(tf.where(negative, fixed, infinity), axis=1, stable=True)
+    sorted_negatives = tf.gather(tf.where(negative, fixed, infinity), order, batch_dims=1)
+    beyond = tf.searchsorted(sorted_negatives, fixed, side="right", out_type=tf.int32)
+    rank = tf.maximum(tf.where(beyond < n_negatives, beyond, n_negatives - 1), 0)
+    chosen = tf.gather(order, rank, batch_dims=1)  # (B, B): column of the negative for [a, p]
+    d_an = tf.gather(dist, chosen, batch_dims=1)
+    pairs = positive & (n_negatives > 0)
+    losses = tf.nn.relu(dist - d_an + margin)
+    n_pairs = tf.maximum(tf.reduce_sum(tf.cast(pairs, dist.dtype)), 1.0)
+    loss = tf.reduce_sum(tf.where(pairs, losses, tf.zeros_like(losses))) / n_pairs
+    return tf.cast(loss, dtype)
+
+
+# --------------------------------------------------------------------------- siamese head
+
+
+@keras.saving.register_keras_serializable(package="tripletlab")
+class SiameseHead(keras.layers.Layer):
+    """Koch, Zemel and Salakhutdinov (2015): is a pair of embeddings of the same class?
+
+    ``logit = w . |e1 - e2| + b`` (a learned, weighted L1 distance), and
+    ``p(same) = sigmoid(logit)``. Called on ``[e1, e2]``, ``(B, D), (B, D) -> (B,)``
+    logits; train with ``keras.losses.BinaryCrossentropy(from_logits=True)`` on
+    ``same`` (1 for the same class). Notebook: 04_siamese_losses.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(1)
+
+    def build(self, input_shape):
+        self.dense.build(input_shape[0])
+
+    def call(self, inputs):
+        e1, e2 = inputs
+        return tf.squeeze(self.dense(tf.abs(e1 - e2)), axis=-1)

@@ -30,6 +30,13 @@ __all__ = [
     "cosine_distance",
     "similarity_matrix",
     "pairwise_distances",
+    "triplet_loss",
+    "modified_triplet_loss",
+    "contrastive_loss",
+    "batch_all_triplet_loss",
+    "batch_hard_triplet_loss",
+    "batch_semihard_triplet_loss",
+    "SiameseHead",
 ]
 
 _HALF = (torch.float16, torch.bfloat16)
@@ -55,6 +62,16 @@ def _as_matrix(name: str, x) -> tuple[torch.Tensor, torch.dtype]:
     _checks.check_rank(name, tuple(x.shape), rank=2)
     _checks.check_features(name, tuple(x.shape))
     return x, dtype
+
+
+def _as_labels(labels, x: torch.Tensor) -> torch.Tensor:
+    """Class ids as an integer tensor on the device of the embeddings ``x``."""
+    if not isinstance(labels, torch.Tensor):
+        labels = torch.as_tensor(labels)
+    kind = "i" if not (labels.is_floating_point() or labels.is_complex()) else "f"
+    kind = "b" if labels.dtype == torch.bool else kind
+    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, x.shape[0])
+    return labels.to(x.device)
 
 
 def _pair_of_matrices(x, y):
@@ -197,3 +214,214 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
     # With y None the diagonal is already exactly 0 in every metric: the Gram form gives
     # (n_i + n_i) - 2 n_i = 0, and cdist compares a row with itself.
     return dist.to(dtype)
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def _reduce(losses: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return losses.sum() / max(losses.numel(), 1)  # the mean of no loss is 0, not NaN
+    return losses.sum() if reduction == "sum" else losses
+
+
+def _row_distances(a: torch.Tensor, b: torch.Tensor, metric: str) -> torch.Tensor:
+    """``d(a_i, b_i)`` row by row, ``(B, D), (B, D) -> (B,)``; see ``tripletlab.numpy``."""
+    if metric == "cosine":
+        ua, ub = _normalize(a, COSINE_EPS)[0], _normalize(b, COSINE_EPS)[0]
+        return 1.0 - (ua * ub).sum(dim=-1).clamp(-1.0, 1.0)
+    if metric == "l1":
+        return (a - b).abs().sum(dim=-1)
+    scale = _power_of_two_scale(torch.maximum(a.abs().amax(), b.abs().amax()))
+    diff = a / scale - b / scale
+    sq = (diff * diff).sum(dim=-1)
+    return _ScaledSqrt.apply(sq, scale) if metric == "euclidean" else sq * scale * scale
+
+
+def triplet_loss(
+    anchor, positive, negative, margin: float = 0.2, metric: str = "sqeuclidean", reduction="mean"
+):
+    """``max(d(a, p) - d(a, n) + margin, 0)`` per row; see ``tripletlab.numpy.triplet_loss``.
+
+    ``torch.nn.TripletMarginLoss`` is the euclidean case (``p=2``) with the mean
+    reduction, except that it adds ``eps=1e-6`` to the differences.
+    """
+    margin = _checks.check_margin(margin)
+    _checks.check_metric(metric)
+    _checks.check_reduction(reduction)
+    a, dtype = _as_matrix("anchor", anchor)
+    p, _ = _as_matrix("positive", positive)
+    n, _ = _as_matrix("negative", negative)
+    _checks.check_same_shape(("anchor", "positive", "negative"), (a.shape, p.shape, n.shape))
+    losses = torch.relu(_row_distances(a, p, metric) - _row_distances(a, n, metric) + margin)
+    return _reduce(losses, reduction).to(dtype)
+
+
+def modified_triplet_loss(scores, margin: float = 0.25, reduction: str = "sum"):
+    """Mean-negative + closest-negative loss on a ``(B, B)`` similarity matrix.
+
+    See ``tripletlab.numpy.modified_triplet_loss``: a row with no off-diagonal score
+    ``<= s_ap`` has no closest negative and contributes its mean-negative term only.
+    """
+    margin = _checks.check_margin(margin)
+    _checks.check_reduction(reduction)
+    scores, dtype = _as_float("scores", scores)
+    _checks.check_rank("scores", tuple(scores.shape), rank=2)
+    _checks.check_square("scores", tuple(scores.shape))
+    batch = scores.shape[0]
+    s_ap = scores.diagonal()[:, None]  # (B, 1)
+    negative = ~torch.eye(batch, dtype=torch.bool, device=scores.device)
+    mean_neg = torch.where(negative, scores, 0.0).sum(dim=1, keepdim=True) / (batch - 1)
+    candidate = negative & (scores <= s_ap)
+    has_closest = candidate.any(dim=1, keepdim=True)
+    closest_neg = torch.where(candidate, scores, -2.0).amax(dim=1, keepdim=True)  # cos >= -1
+    loss_mean = torch.relu(mean_neg - s_ap + margin)
+    loss_closest = torch.where(has_closest, torch.relu(closest_neg - s_ap + margin), 0.0)
+    return _reduce((loss_mean + loss_closest)[:, 0], reduction).to(dtype)
+
+
+def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean"):
+    """Hadsell et al. (2006) contrastive loss, ``same = 1`` for the same class.
+
+    See ``tripletlab.numpy.contrastive_loss`` (the paper writes ``Y = 0`` for similar
+    pairs). The gradient at ``D = 0`` is finite for both kinds of pair.
+    """
+    margin = _checks.check_margin(margin)
+    _checks.check_reduction(reduction)
+    x1, dtype = _as_matrix("x1", x1)
+    x2, _ = _as_matrix("x2", x2)
+    _checks.check_same_shape(("x1", "x2"), (x1.shape, x2.shape))
+    same, _ = _as_float("same", torch.as_tensor(same, device=x1.device))
+    _checks.check_rank("same", tuple(same.shape), rank=1)
+    _checks.check_same_shape(("same", "rows of x1"), (same.shape, x1.shape[:1]))
+    if not torch.compiler.is_compiling() and not ((same == 0) | (same == 1)).all():
+        raise _checks.not_binary_error("same")
+    same = same.to(x1.dtype)
+    sq = _row_distances(x1, x2, "sqeuclidean")
+    dist = _row_distances(x1, x2, "euclidean")
+    losses = 0.5 * same * sq + 0.5 * (1.0 - same) * torch.relu(margin - dist) ** 2
+    return _reduce(losses, reduction).to(dtype)
+
+
+# --------------------------------------------------------------------------- mining
+
+_CUBE_CHUNK = 1 << 24
+"""Entries of ``(anchors, B, B)`` triplet blocks looked at at once (64 MiB of float32)."""
+
+
+def _positive_mask(labels: torch.Tensor) -> torch.Tensor:
+    """``(B, B)``: True where ``a != p`` and ``label(a) == label(p)``."""
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    return (labels[:, None] == labels[None, :]) & ~eye
+
+
+def _negative_mask(labels: torch.Tensor) -> torch.Tensor:
+    """``(B, B)``: True where ``label(a) != label(n)``."""
+    return labels[:, None] != labels[None, :]
+
+
+def _mining_inputs(embeddings, labels, margin, metric):
+    margin = _checks.check_margin(margin)
+    _checks.check_metric(metric)
+    x, dtype = _as_matrix("embeddings", embeddings)
+    labels = _as_labels(labels, x)
+    return pairwise_distances(x, metric=metric), labels, margin, dtype
+
+
+def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str = "euclidean"):
+    """Mean loss over the valid triplets with a positive loss, and their fraction.
+
+    See ``tripletlab.numpy.batch_all_triplet_loss``. No ``(B, B, B)`` tensor is kept:
+    the sum of the active hinges ``d_ap - d_an + margin`` is
+    ``sum_ap c_ap d_ap - sum_an c_an d_an + margin * N``, where ``c_ap`` counts the
+    active triplets of a pair ``(a, p)`` and ``c_an`` those of ``(a, n)``. The counts
+    come from blocks of anchors without autograd; the loss is then one weighted sum of
+    the distance matrix, whose gradient is exactly the triplet cube's.
+    """
+    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
+    positive, negative = _positive_mask(labels), _negative_mask(labels)
+    batch = dist.shape[0]
+    weights = torch.zeros_like(dist)  # c_ap - c_an, exact small integers
+    n_positive = torch.zeros((), dtype=torch.int64, device=dist.device)
+    with torch.no_grad():
+        d = dist.detach()
+        step = max(1, _CUBE_CHUNK // max(batch * batch, 1))
+        for start in range(0, batch, step):
+            rows = slice(start, start + step)
+            hinge = d[rows, :, None] - d[rows, None, :] + margin  # (c, B, B): [a, p, n]
+            active = (hinge > 0) & positive[rows, :, None] & negative[rows, None, :]
+            weights[rows] += active.sum(dim=2)  # c_ap
+            weights[rows] -= active.sum(dim=1)  # c_an
+            n_positive += active.sum()
+        n_valid = (positive.sum(dim=1) * negative.sum(dim=1)).sum()
+    n_positive, n_valid = n_positive.to(dist.dtype), n_valid.to(dist.dtype)
+    total = (weights * dist).sum() + margin * n_positive
+    loss = total / n_positive.clamp_min(1)
+    fraction = n_positive / n_valid.clamp_min(1)
+    return loss.to(dtype), fraction.to(dtype)
+
+
+def batch_hard_triplet_loss(
+    embeddings, labels, margin: float = 0.2, metric: str = "euclidean", soft: bool = False
+):
+    """Hardest positive and hardest negative per anchor; see ``tripletlab.numpy``.
+
+    ``(B, B)`` memory. Ties for the hardest example share the gradient equally (as
+    ``torch.amax`` and TensorFlow's ``reduce_max`` both do).
+    """
+    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
+    positive, negative = _positive_mask(labels), _negative_mask(labels)
+    valid = positive.any(dim=1) & negative.any(dim=1)
+    hardest_positive = torch.where(positive, dist, 0.0).amax(dim=1)  # distances are >= 0
+    hardest_negative = torch.where(negative, dist, torch.inf).amin(dim=1)
+    gap = torch.where(valid, hardest_positive - hardest_negative, 0.0)
+    losses = torch.nn.functional.softplus(gap) if soft else torch.relu(gap + margin)
+    loss = torch.where(valid, losses, 0.0).sum() / valid.sum().clamp_min(1)
+    return loss.to(dtype)
+
+
+def batch_semihard_triplet_loss(
+    embeddings, labels, margin: float = 0.2, metric: str = "euclidean"
+):
+    """Semi-hard negative per (anchor, positive) pair; see ``tripletlab.numpy``.
+
+    No ``(B, B, B)`` tensor: each anchor's negative distances are sorted once, and a
+    binary search (``torch.searchsorted``) finds, for every positive, the first
+    negative farther than it. ``O(B^2 log B)`` time, ``(B, B)`` memory. Ties keep the
+    lowest index (stable sort), in both frameworks.
+    """
+    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
+    positive, negative = _positive_mask(labels), _negative_mask(labels)
+    n_negatives = negative.sum(dim=1, keepdim=True)  # (B, 1)
+    with torch.no_grad():
+        sorted_negatives, order = torch.sort(
+            torch.where(negative, dist.detach(), torch.inf), dim=1, stable=True
+        )
+        beyond = torch.searchsorted(sorted_negatives, dist.detach().contiguous(), right=True)
+        rank = torch.where(beyond < n_negatives, beyond, n_negatives - 1).clamp_min(0)
+        chosen = torch.gather(order, 1, rank)  # (B, B): column of the negative for [a, p]
+    d_an = torch.gather(dist, 1, chosen)
+    pairs = positive & (n_negatives > 0)
+    losses = torch.relu(dist - d_an + margin)
+    loss = torch.where(pairs, losses, 0.0).sum() / pairs.sum().clamp_min(1)
+    return loss.to(dtype)
+
+
+# --------------------------------------------------------------------------- siamese head
+
+
+class SiameseHead(torch.nn.Module):
+    """Koch, Zemel and Salakhutdinov (2015): is a pair of embeddings of the same class?
+
+    ``logit = w . |e1 - e2| + b`` (a learned, weighted L1 distance), and
+    ``p(same) = sigmoid(logit)``. Returns the logit, ``(B, D), (B, D) -> (B,)``; train
+    with ``torch.nn.BCEWithLogitsLoss`` on ``same`` (1 for the same class), which is the
+    binary cross-entropy of ``sigmoid(logit)`` computed stably. Notebook: 04_siamese_losses.
+    """
+
+    def __init__(self, embedding_dim: int):
+        super().__init__()
+        self.linear = torch.nn.Linear(embedding_dim, 1)
+
+    def forward(self, e1: torch.Tensor, e2: torch.Tensor) -> torch.Tensor:
+        return self.linear(torch.abs(e1 - e2)).squeeze(-1)
