@@ -112,3 +112,59 @@ def test_distances_are_symmetric_nonnegative_with_zero_diagonal(metric, x):
         d = to_numpy(load(name).pairwise_distances(to_backend(name, x, "float32"), metric=metric))
         assert np.all(d >= 0) and np.all(np.diag(d) == 0)
         np.testing.assert_allclose(d, d.T, rtol=1e-6, atol=1e-6 * (1 + np.abs(d).max()))
+
+
+# ----------------------------------------------------------------- losses and mining
+
+MINING = ("batch_all", "batch_hard", "batch_hard_soft", "batch_semihard")
+
+
+def mine(tl, kind, x, labels, margin, metric):
+    if kind == "batch_all":
+        return tl.batch_all_triplet_loss(x, labels, margin, metric)[0]
+    if kind == "batch_semihard":
+        return tl.batch_semihard_triplet_loss(x, labels, margin, metric)
+    return tl.batch_hard_triplet_loss(x, labels, margin, metric, soft=kind.endswith("soft"))
+
+
+@st.composite
+def labelled_batches(draw):
+    x = draw(batches(max_rows=10))
+    labels = np.array(draw(st.lists(st.integers(0, 3), min_size=len(x), max_size=len(x))))
+    return rounded(x), labels
+
+
+@given(
+    batch=labelled_batches(),
+    kind=st.sampled_from(MINING),
+    metric=st.sampled_from(METRICS),
+    margin=st.sampled_from([0.0, 0.2, 1.0]),
+)
+def test_mining_losses_agree_across_backends(batch, kind, metric, margin):
+    x, labels = batch
+    want = float(mine(load("numpy"), kind, x, labels, margin, metric))
+    scale = 1.0 + np.abs(x).max() ** (2 if metric == "sqeuclidean" else 1)
+    for name in available(ALL):
+        tl = load(name)
+        got64 = float(to_numpy(mine(tl, kind, to_backend(name, x), labels, margin, metric)))
+        assert got64 == pytest.approx(want, rel=1e-9, abs=1e-9), name
+        got32 = float(
+            to_numpy(mine(tl, kind, to_backend(name, x, "float32"), labels, margin, metric))
+        )
+        assert np.isfinite(got32)
+        assert got32 == pytest.approx(want, rel=1e-4, abs=1e-4 * scale), name
+
+
+@given(batch=labelled_batches(), kind=st.sampled_from(MINING), metric=st.sampled_from(METRICS))
+def test_mining_gradients_agree_between_torch_and_tensorflow(batch, kind, metric):
+    """float64, with ties and duplicates: both frameworks pick the same examples."""
+    if available(FRAMEWORKS) != FRAMEWORKS:
+        pytest.skip("compares torch with TensorFlow; one is skipped")
+    x, labels = batch
+    grads = {}
+    for name in FRAMEWORKS:
+        tl = load(name)
+        fn = lambda z, tl=tl: mine(tl, kind, z, labels, 0.2, metric)  # noqa: E731
+        value, (grads[name],) = value_and_grads(name, fn, [x])
+        assert np.isfinite(value) and np.isfinite(grads[name]).all()
+    np.testing.assert_allclose(grads["torch"], grads["tensorflow"], rtol=1e-7, atol=1e-7)

@@ -22,6 +22,8 @@ PUBLIC_NAMES = (
     "similarity_matrix",
     "pairwise_distances",
     "triplet_loss",
+    "mean_negative",
+    "closest_negative",
     "modified_triplet_loss",
     "contrastive_loss",
     "batch_all_triplet_loss",

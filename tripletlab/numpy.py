@@ -23,6 +23,8 @@ __all__ = [
     "similarity_matrix",
     "pairwise_distances",
     "triplet_loss",
+    "mean_negative",
+    "closest_negative",
     "modified_triplet_loss",
     "contrastive_loss",
     "batch_all_triplet_loss",
@@ -251,6 +253,46 @@ def triplet_loss(
     return _reduce(losses, reduction).astype(dtype)
 
 
+def _as_scores(scores) -> tuple[np.ndarray, np.dtype]:
+    scores, dtype = _as_float("scores", scores)
+    _checks.check_rank("scores", scores.shape, rank=2)
+    _checks.check_square("scores", scores.shape)
+    return scores, dtype
+
+
+def _mean_negative(scores: np.ndarray) -> np.ndarray:
+    negative = ~np.eye(len(scores), dtype=bool)
+    return np.where(negative, scores, 0.0).sum(axis=1) / (len(scores) - 1)
+
+
+def _closest_negative(scores: np.ndarray) -> np.ndarray:
+    candidate = ~np.eye(len(scores), dtype=bool) & (scores <= np.diag(scores)[:, None])
+    return np.where(candidate, scores, -np.inf).max(axis=1)
+
+
+def mean_negative(scores):
+    """Per row of a ``(B, B)`` similarity matrix, the mean of its off-diagonal scores.
+
+    ``mean_neg[i] = sum_{j != i} scores[i, j] / (B - 1)``: the average similarity of
+    anchor ``i`` to the negatives (the diagonal holds the positives). ``(B, B) -> (B,)``.
+    SPEC worked number: ``[-1/3, -2/15, -2/15, -7/15]`` (see ``modified_triplet_loss``).
+    """
+    scores, dtype = _as_scores(scores)
+    return _mean_negative(scores).astype(dtype)
+
+
+def closest_negative(scores):
+    """Per row, the largest off-diagonal score that is ``<= scores[i, i]`` (the positive).
+
+    The hardest negative that is still less similar than the positive. ``-inf`` where
+    a row has no such score (every negative is more similar than the positive): then
+    ``max(closest_neg - s_ap + margin, 0) = 0`` with no special case. ``(B, B) -> (B,)``.
+    SPEC worked number: ``[0.3, 0.1, -0.8, -0.2]``.
+    """
+    scores, dtype = _as_scores(scores)
+    return _closest_negative(scores).astype(dtype)
+
+
 def modified_triplet_loss(scores, margin: float = 0.25, reduction: str = "sum"):
     """Mean-negative plus closest-negative triplet loss on a similarity matrix.
 
@@ -265,9 +307,9 @@ def modified_triplet_loss(scores, margin: float = 0.25, reduction: str = "sum"):
       margin, 0)``, and the row's loss is ``L1 + L2``.
 
     A row in which every off-diagonal score is above ``s_ap`` has no closest
-    negative: its ``L2`` is 0 and the row contributes ``L1`` only. (The source this
-    loss comes from masks such entries with -2, which makes ``L2`` vanish for any
-    margin below 1; here it is 0 for every margin.)
+    negative (``closest_negative`` gives ``-inf``): its ``L2`` is 0 and the row
+    contributes ``L1`` only. (The source this loss comes from masks such entries with
+    -2, which makes ``L2`` vanish for any margin below 1; here it is 0 for every margin.)
 
     Shapes: ``(B, B)`` -> ``(B,)`` with ``reduction="none"``, else a scalar (``sum`` by
     default, as in the source). ``B = 1`` is an error: a row needs a negative.
@@ -279,19 +321,11 @@ def modified_triplet_loss(scores, margin: float = 0.25, reduction: str = "sum"):
     """
     margin = _checks.check_margin(margin)
     _checks.check_reduction(reduction)
-    scores, dtype = _as_float("scores", scores)
-    _checks.check_rank("scores", scores.shape, rank=2)
-    _checks.check_square("scores", scores.shape)
-    batch = scores.shape[0]
-    s_ap = np.diag(scores)[:, None]  # (B, 1)
-    negative = ~np.eye(batch, dtype=bool)
-    mean_neg = np.where(negative, scores, 0.0).sum(axis=1, keepdims=True) / (batch - 1)
-    candidate = negative & (scores <= s_ap)
-    has_closest = candidate.any(axis=1, keepdims=True)
-    closest_neg = np.where(candidate, scores, -np.inf).max(axis=1, keepdims=True)
-    loss_mean = np.maximum(mean_neg - s_ap + margin, 0.0)
-    loss_closest = np.where(has_closest, np.maximum(closest_neg - s_ap + margin, 0.0), 0.0)
-    return _reduce((loss_mean + loss_closest)[:, 0], reduction).astype(dtype)
+    scores, dtype = _as_scores(scores)
+    s_ap = np.diag(scores)
+    loss_mean = np.maximum(_mean_negative(scores) - s_ap + margin, 0.0)  # L1
+    loss_closest = np.maximum(_closest_negative(scores) - s_ap + margin, 0.0)  # L2, 0 at -inf
+    return _reduce(loss_mean + loss_closest, reduction).astype(dtype)
 
 
 def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean"):

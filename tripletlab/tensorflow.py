@@ -31,6 +31,8 @@ __all__ = [
     "similarity_matrix",
     "pairwise_distances",
     "triplet_loss",
+    "mean_negative",
+    "closest_negative",
     "modified_triplet_loss",
     "contrastive_loss",
     "batch_all_triplet_loss",
@@ -263,6 +265,43 @@ def triplet_loss(
     return tf.cast(_reduce(losses, reduction), dtype)
 
 
+def _as_scores(scores) -> tuple[tf.Tensor, tf.DType]:
+    scores, dtype = _as_float("scores", scores)
+    _checks.check_rank("scores", tuple(scores.shape), rank=2)
+    _checks.check_square("scores", tuple(scores.shape))
+    return scores, dtype
+
+
+def _off_diagonal(scores: tf.Tensor) -> tf.Tensor:
+    return ~tf.eye(tf.shape(scores)[0], dtype=tf.bool)
+
+
+def _mean_negative(scores: tf.Tensor) -> tf.Tensor:
+    total = tf.reduce_sum(tf.where(_off_diagonal(scores), scores, tf.zeros_like(scores)), axis=1)
+    return total / (tf.cast(tf.shape(scores)[0], scores.dtype) - 1.0)
+
+
+def _closest_negative(scores: tf.Tensor) -> tf.Tensor:
+    candidate = _off_diagonal(scores) & (scores <= tf.linalg.diag_part(scores)[:, None])
+    minus_infinity = tf.fill(tf.shape(scores), tf.constant(-float("inf"), scores.dtype))
+    return tf.reduce_max(tf.where(candidate, scores, minus_infinity), axis=1)
+
+
+def mean_negative(scores):
+    """Per row, the mean off-diagonal score, ``(B, B) -> (B,)``; see ``tripletlab.numpy``."""
+    scores, dtype = _as_scores(scores)
+    return tf.cast(_mean_negative(scores), dtype)
+
+
+def closest_negative(scores):
+    """Per row, the largest off-diagonal score ``<= scores[i, i]``, else ``-inf``.
+
+    ``(B, B) -> (B,)``; see ``tripletlab.numpy.closest_negative``.
+    """
+    scores, dtype = _as_scores(scores)
+    return tf.cast(_closest_negative(scores), dtype)
+
+
 def modified_triplet_loss(scores, margin: float = 0.25, reduction: str = "sum"):
     """Mean-negative + closest-negative loss on a ``(B, B)`` similarity matrix.
 
@@ -271,26 +310,11 @@ def modified_triplet_loss(scores, margin: float = 0.25, reduction: str = "sum"):
     """
     margin = _checks.check_margin(margin)
     _checks.check_reduction(reduction)
-    scores, dtype = _as_float("scores", scores)
-    _checks.check_rank("scores", tuple(scores.shape), rank=2)
-    _checks.check_square("scores", tuple(scores.shape))
-    batch = tf.shape(scores)[0]
-    s_ap = tf.linalg.diag_part(scores)[:, None]  # (B, 1)
-    negative = ~tf.eye(batch, dtype=tf.bool)
-    zeros = tf.zeros_like(scores)
-    mean_neg = tf.reduce_sum(tf.where(negative, scores, zeros), axis=1, keepdims=True) / (
-        tf.cast(batch, scores.dtype) - 1.0
-    )
-    candidate = negative & (scores <= s_ap)
-    has_closest = tf.reduce_any(candidate, axis=1, keepdims=True)
-    masked = tf.where(
-        candidate, scores, tf.fill(tf.shape(scores), tf.constant(-2.0, scores.dtype))
-    )
-    closest_neg = tf.reduce_max(masked, axis=1, keepdims=True)  # cos >= -1
-    loss_mean = tf.nn.relu(mean_neg - s_ap + margin)
-    loss_closest = tf.nn.relu(closest_neg - s_ap + margin)
-    loss_closest = tf.where(has_closest, loss_closest, tf.zeros_like(loss_closest))
-    return tf.cast(_reduce((loss_mean + loss_closest)[:, 0], reduction), dtype)
+    scores, dtype = _as_scores(scores)
+    s_ap = tf.linalg.diag_part(scores)
+    loss_mean = tf.nn.relu(_mean_negative(scores) - s_ap + margin)  # L1
+    loss_closest = tf.nn.relu(_closest_negative(scores) - s_ap + margin)  # L2, 0 at -inf
+    return tf.cast(_reduce(loss_mean + loss_closest, reduction), dtype)
 
 
 def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean"):
@@ -459,7 +483,7 @@ class SiameseHead(keras.layers.Layer):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.dense = keras.layers.Dense(1)
+        self.dense = keras.layers.Dense(1, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.dense.build(input_shape[0])

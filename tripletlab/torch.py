@@ -31,6 +31,8 @@ __all__ = [
     "similarity_matrix",
     "pairwise_distances",
     "triplet_loss",
+    "mean_negative",
+    "closest_negative",
     "modified_triplet_loss",
     "contrastive_loss",
     "batch_all_triplet_loss",
@@ -257,6 +259,41 @@ def triplet_loss(
     return _reduce(losses, reduction).to(dtype)
 
 
+def _as_scores(scores) -> tuple[torch.Tensor, torch.dtype]:
+    scores, dtype = _as_float("scores", scores)
+    _checks.check_rank("scores", tuple(scores.shape), rank=2)
+    _checks.check_square("scores", tuple(scores.shape))
+    return scores, dtype
+
+
+def _off_diagonal(scores: torch.Tensor) -> torch.Tensor:
+    return ~torch.eye(scores.shape[0], dtype=torch.bool, device=scores.device)
+
+
+def _mean_negative(scores: torch.Tensor) -> torch.Tensor:
+    return torch.where(_off_diagonal(scores), scores, 0.0).sum(dim=1) / (scores.shape[0] - 1)
+
+
+def _closest_negative(scores: torch.Tensor) -> torch.Tensor:
+    candidate = _off_diagonal(scores) & (scores <= scores.diagonal()[:, None])
+    return torch.where(candidate, scores, -torch.inf).amax(dim=1)
+
+
+def mean_negative(scores):
+    """Per row, the mean off-diagonal score, ``(B, B) -> (B,)``; see ``tripletlab.numpy``."""
+    scores, dtype = _as_scores(scores)
+    return _mean_negative(scores).to(dtype)
+
+
+def closest_negative(scores):
+    """Per row, the largest off-diagonal score ``<= scores[i, i]``, else ``-inf``.
+
+    ``(B, B) -> (B,)``; see ``tripletlab.numpy.closest_negative``.
+    """
+    scores, dtype = _as_scores(scores)
+    return _closest_negative(scores).to(dtype)
+
+
 def modified_triplet_loss(scores, margin: float = 0.25, reduction: str = "sum"):
     """Mean-negative + closest-negative loss on a ``(B, B)`` similarity matrix.
 
@@ -265,19 +302,11 @@ def modified_triplet_loss(scores, margin: float = 0.25, reduction: str = "sum"):
     """
     margin = _checks.check_margin(margin)
     _checks.check_reduction(reduction)
-    scores, dtype = _as_float("scores", scores)
-    _checks.check_rank("scores", tuple(scores.shape), rank=2)
-    _checks.check_square("scores", tuple(scores.shape))
-    batch = scores.shape[0]
-    s_ap = scores.diagonal()[:, None]  # (B, 1)
-    negative = ~torch.eye(batch, dtype=torch.bool, device=scores.device)
-    mean_neg = torch.where(negative, scores, 0.0).sum(dim=1, keepdim=True) / (batch - 1)
-    candidate = negative & (scores <= s_ap)
-    has_closest = candidate.any(dim=1, keepdim=True)
-    closest_neg = torch.where(candidate, scores, -2.0).amax(dim=1, keepdim=True)  # cos >= -1
-    loss_mean = torch.relu(mean_neg - s_ap + margin)
-    loss_closest = torch.where(has_closest, torch.relu(closest_neg - s_ap + margin), 0.0)
-    return _reduce((loss_mean + loss_closest)[:, 0], reduction).to(dtype)
+    scores, dtype = _as_scores(scores)
+    s_ap = scores.diagonal()
+    loss_mean = torch.relu(_mean_negative(scores) - s_ap + margin)  # L1
+    loss_closest = torch.relu(_closest_negative(scores) - s_ap + margin)  # L2, 0 at -inf
+    return _reduce(loss_mean + loss_closest, reduction).to(dtype)
 
 
 def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean"):
