@@ -184,6 +184,7 @@ print("s(A, N), the diagonal zeroed =\n", s_an)
 mean_neg = s_an.sum(axis=1) / (batch - 1)
 print("mean_neg =", mean_neg.round(6))
 assert np.allclose(mean_neg, [-1 / 3, -2 / 15, -2 / 15, -7 / 15], atol=1e-12)
+assert np.allclose(tl.mean_negative(scores), mean_neg, atol=1e-12)  # the package's helper
 
 # %% [markdown]
 # That is $[-1/3, -2/15, -2/15, -7/15]$. For the closest negative, a negative is a
@@ -197,7 +198,9 @@ closest_neg = np.array([scores[i][candidate[i]].max() for i in range(batch)])
 closest_col = np.array([np.flatnonzero(scores[i] == closest_neg[i])[0] for i in range(batch)])
 print("closest_neg =", closest_neg, " in columns", closest_col.tolist())
 assert np.allclose(closest_neg, [0.3, 0.1, -0.8, -0.2], atol=1e-12)
+assert np.allclose(tl.closest_negative(scores), closest_neg, atol=1e-12)
 assert all(candidate[i, j] for i, j in enumerate(closest_col))
+assert candidate[2].tolist() == [False, False, False, True]  # 0.3, 0.1 are above -0.4
 
 # %% [markdown]
 # The closest negatives are $[0.3, 0.1, -0.8, -0.2]$. In row 2 (counting from 0) the
@@ -254,10 +257,11 @@ assert np.isclose(cost, 0.516667, atol=1e-6) and f"{cost:.3f}" == "0.517"
 # negative, $-0.8$, is more than the margin below the positive, so $\mathcal{L}_2 = 0$.
 # The cost is $0.516667$, or $0.517$ to three places.
 #
-# `tl.modified_triplet_loss(scores)` does all of this; `reduction="none"` gives the
-# per-row $\mathcal{L}_{\mathrm{full}}$ and the default, `"sum"`, the cost. The
-# PyTorch and TensorFlow backends take their own tensors (here on the GPU when there
-# is one) and agree:
+# `tl.mean_negative(scores)` and `tl.closest_negative(scores)` compute the two summaries
+# (the cells above check them), and `tl.modified_triplet_loss(scores)` does all of
+# this; `reduction="none"` gives the per-row $\mathcal{L}_{\mathrm{full}}$ and the
+# default, `"sum"`, the cost. The PyTorch and TensorFlow backends take their own
+# tensors (here on the GPU when there is one) and agree:
 
 # %%
 scores_torch = torch.tensor(scores, device=device.try_gpu())
@@ -323,7 +327,7 @@ seed_loss_2 = np.maximum(masked.max(axis=1) - np.diag(edge) + alpha, 0.0)
 print("closest_neg with the -2 mask:", masked.max(axis=1), " L2:", seed_loss_2)
 expected = np.array([l1 + l2 for *_, l1, l2 in edge_rows])
 print("L1 + L2 by the loop:        ", expected.round(4))
-assert edge_rows[0][2] is None and edge_rows[0][4] == 0.0
+assert edge_rows[0][2] is None and edge_rows[0][4] == 0.0 and np.isclose(edge_rows[0][1], 0.65)
 assert np.isclose(expected[0], edge_rows[0][3]) and np.isclose(expected[0], 0.7, atol=1e-12)
 assert seed_loss_2[0] == 0.0
 for name, per_row in {

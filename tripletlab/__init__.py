@@ -26,6 +26,8 @@ PUBLIC_NAMES = (
     "closest_negative",
     "modified_triplet_loss",
     "contrastive_loss",
+    "positive_mask",
+    "negative_mask",
     "batch_all_triplet_loss",
     "batch_hard_triplet_loss",
     "batch_semihard_triplet_loss",

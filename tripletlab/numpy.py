@@ -27,6 +27,8 @@ __all__ = [
     "closest_negative",
     "modified_triplet_loss",
     "contrastive_loss",
+    "positive_mask",
+    "negative_mask",
     "batch_all_triplet_loss",
     "batch_hard_triplet_loss",
     "batch_semihard_triplet_loss",
@@ -371,6 +373,27 @@ def _positive_mask(labels: np.ndarray) -> np.ndarray:
 def _negative_mask(labels: np.ndarray) -> np.ndarray:
     """``(B, B)``: True where ``label(a) != label(n)``."""
     return labels[:, None] != labels[None, :]
+
+
+def positive_mask(labels):
+    """``(B,) -> (B, B)`` booleans: True where ``a != p`` and ``label(a) == label(p)``.
+
+    Row ``a`` marks the positives of anchor ``a``. Notebook: 05_online_mining.
+    """
+    labels = np.asarray(labels)
+    _checks.check_labels("labels", labels.shape, labels.dtype.kind, labels.dtype, None)
+    return _positive_mask(labels)
+
+
+def negative_mask(labels):
+    """``(B,) -> (B, B)`` booleans: True where ``label(a) != label(n)``.
+
+    Row ``a`` marks the negatives of anchor ``a``. A valid triplet ``(a, p, n)`` is one
+    with ``positive_mask[a, p] and negative_mask[a, n]``. Notebook: 05_online_mining.
+    """
+    labels = np.asarray(labels)
+    _checks.check_labels("labels", labels.shape, labels.dtype.kind, labels.dtype, None)
+    return _negative_mask(labels)
 
 
 def _triplet_mask(labels: np.ndarray) -> np.ndarray:

@@ -60,7 +60,9 @@ def heatmap(
         spread = (vmax - vmin) / 2
         for (i, j), value in np.ndenumerate(matrix):
             color = "white" if abs(value - middle) > 0.6 * spread else "black"
-            ax.text(j, i, fmt.format(value), ha="center", va="center", color=color, fontsize=8)
+            text = fmt.format(value)
+            text = fmt.format(0.0) if float(text) == 0 else text  # no "-0.00"
+            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
     ax.set_title(title)
     return ax
 

@@ -35,6 +35,8 @@ __all__ = [
     "closest_negative",
     "modified_triplet_loss",
     "contrastive_loss",
+    "positive_mask",
+    "negative_mask",
     "batch_all_triplet_loss",
     "batch_hard_triplet_loss",
     "batch_semihard_triplet_loss",
@@ -342,9 +344,6 @@ def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean")
 
 # --------------------------------------------------------------------------- mining
 
-_CUBE_CHUNK = 1 << 24
-"""Entries of ``(anchors, B, B)`` triplet blocks looked at at once (64 MiB of float32)."""
-
 
 def _positive_mask(labels: tf.Tensor) -> tf.Tensor:
     """``(B, B)``: True where ``a != p`` and ``label(a) == label(p)``."""
@@ -357,6 +356,27 @@ def _negative_mask(labels: tf.Tensor) -> tf.Tensor:
     return tf.not_equal(labels[:, None], labels[None, :])
 
 
+def positive_mask(labels):
+    """``(B,) -> (B, B)`` booleans: True where ``a != p`` and ``label(a) == label(p)``.
+
+    Row ``a`` marks the positives of anchor ``a``. Notebook: 05_online_mining.
+    """
+    labels, kind = _as_labels(labels)
+    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, None)
+    return _positive_mask(labels)
+
+
+def negative_mask(labels):
+    """``(B,) -> (B, B)`` booleans: True where ``label(a) != label(n)``.
+
+    Row ``a`` marks the negatives of anchor ``a``. A valid triplet ``(a, p, n)`` is one
+    with ``positive_mask[a, p] and negative_mask[a, n]``. Notebook: 05_online_mining.
+    """
+    labels, kind = _as_labels(labels)
+    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, None)
+    return _negative_mask(labels)
+
+
 def _mining_inputs(embeddings, labels, margin, metric):
     margin = _checks.check_margin(margin)
     _checks.check_metric(metric)
@@ -367,44 +387,30 @@ def _mining_inputs(embeddings, labels, margin, metric):
 
 
 def _active_triplet_counts(dist, positive, negative, margin):
-    """``(c_ap - c_an, N)``: per-pair counts of active triplets and their number.
+    """``(c_ap - c_an, N)``: per-pair counts of the active triplets, and their number.
 
-    Computed from blocks of anchors, without gradient; see ``tripletlab.torch``.
+    Sorting and binary search, no gradient; see ``tripletlab.torch``.
     """
-    dist = tf.stop_gradient(dist)
-    batch = tf.shape(dist)[0]
-    step = tf.maximum(1, _CUBE_CHUNK // tf.maximum(batch * batch, 1))
-
-    def block(start, weights, n_active):
-        # blocks of a fixed size (XLA needs static shapes); rows past the end count nothing
-        rows = start + tf.range(step)
-        in_batch = rows < batch
-        rows = tf.minimum(rows, batch - 1)
-        d = tf.gather(dist, rows)  # (c, B)
-        hinge = d[:, :, None] - d[:, None, :] + margin  # (c, B, B): [a, p, n]
-        pos = tf.gather(positive, rows) & in_batch[:, None]
-        neg = tf.gather(negative, rows)
-        active = tf.cast((hinge > 0) & pos[:, :, None] & neg[:, None, :], tf.int32)
-        counts = tf.reduce_sum(active, axis=2) - tf.reduce_sum(active, axis=1)  # c_ap - c_an
-        weights = tf.tensor_scatter_nd_add(weights, rows[:, None], counts)
-        return start + step, weights, n_active + tf.reduce_sum(tf.cast(active, tf.int64))
-
-    # an explicit loop: AutoGraph does not convert code in a module named "tensorflow"
-    start = tf.constant(0)
-    weights = tf.zeros(tf.shape(dist), tf.int32)
-    n_active = tf.zeros((), tf.int64)
-    _, weights, n_active = tf.while_loop(
-        lambda start, *_: start < batch, block, (start, weights, n_active)
-    )
-    return tf.cast(weights, dist.dtype), n_active
+    d = tf.stop_gradient(dist)
+    batch = tf.shape(d)[0]
+    infinity = tf.fill(tf.shape(d), tf.constant(float("inf"), d.dtype))
+    threshold = tf.where(positive, d + margin, -infinity)  # -inf: not a positive
+    negatives = tf.sort(tf.where(negative, d, infinity), axis=1)
+    c_ap = tf.searchsorted(negatives, threshold, side="left", out_type=tf.int32)
+    thresholds = tf.sort(threshold, axis=1)
+    at_most = tf.searchsorted(thresholds, d, side="right", out_type=tf.int32)
+    c_an = tf.where(negative, batch - at_most, tf.zeros_like(at_most))
+    n_active = tf.reduce_sum(tf.cast(c_ap, tf.int64))
+    return tf.cast(c_ap - c_an, d.dtype), n_active
 
 
 def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str = "euclidean"):
     """Mean loss over the valid triplets with a positive loss, and their fraction.
 
     See ``tripletlab.numpy.batch_all_triplet_loss``; like ``tripletlab.torch``, no
-    ``(B, B, B)`` tensor is kept: the loss is ``(sum (c_ap - c_an) * D + margin * N) / N``
-    with counts of active triplets, and its gradient is exactly the triplet cube's.
+    ``(B, B, B)`` tensor: the loss is ``(sum (c_ap - c_an) * D + margin * N) / N`` with
+    counts of active triplets from sorting and binary search, and its gradient is
+    exactly the triplet cube's.
     """
     dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
     positive, negative = _positive_mask(labels), _negative_mask(labels)

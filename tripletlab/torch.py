@@ -35,6 +35,8 @@ __all__ = [
     "closest_negative",
     "modified_triplet_loss",
     "contrastive_loss",
+    "positive_mask",
+    "negative_mask",
     "batch_all_triplet_loss",
     "batch_hard_triplet_loss",
     "batch_semihard_triplet_loss",
@@ -334,9 +336,6 @@ def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean")
 
 # --------------------------------------------------------------------------- mining
 
-_CUBE_CHUNK = 1 << 24
-"""Entries of ``(anchors, B, B)`` triplet blocks looked at at once (64 MiB of float32)."""
-
 
 def _positive_mask(labels: torch.Tensor) -> torch.Tensor:
     """``(B, B)``: True where ``a != p`` and ``label(a) == label(p)``."""
@@ -349,6 +348,29 @@ def _negative_mask(labels: torch.Tensor) -> torch.Tensor:
     return labels[:, None] != labels[None, :]
 
 
+def positive_mask(labels):
+    """``(B,) -> (B, B)`` booleans: True where ``a != p`` and ``label(a) == label(p)``.
+
+    Row ``a`` marks the positives of anchor ``a``. Notebook: 05_online_mining.
+    """
+    labels = torch.as_tensor(labels)
+    kind = "i" if not (labels.is_floating_point() or labels.is_complex()) else "f"
+    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, None)
+    return _positive_mask(labels)
+
+
+def negative_mask(labels):
+    """``(B,) -> (B, B)`` booleans: True where ``label(a) != label(n)``.
+
+    Row ``a`` marks the negatives of anchor ``a``. A valid triplet ``(a, p, n)`` is one
+    with ``positive_mask[a, p] and negative_mask[a, n]``. Notebook: 05_online_mining.
+    """
+    labels = torch.as_tensor(labels)
+    kind = "i" if not (labels.is_floating_point() or labels.is_complex()) else "f"
+    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, None)
+    return _negative_mask(labels)
+
+
 def _mining_inputs(embeddings, labels, margin, metric):
     margin = _checks.check_margin(margin)
     _checks.check_metric(metric)
@@ -357,32 +379,42 @@ def _mining_inputs(embeddings, labels, margin, metric):
     return pairwise_distances(x, metric=metric), labels, margin, dtype
 
 
+def _active_triplet_counts(dist, positive, negative, margin):
+    """``(c_ap - c_an, N)``: per-pair counts of the active triplets, and their number.
+
+    A valid triplet is active when ``D[a, n] < t[a, p]`` with ``t = D[a, p] + margin``.
+    ``c_ap[a, p]`` counts the negatives of ``a`` below ``t[a, p]`` and ``c_an[a, n]``
+    the positives of ``a`` whose ``t`` is above ``D[a, n]``: one sort of each anchor's
+    negatives and of its thresholds, and two binary searches. ``O(B^2 log B)`` time,
+    ``(B, B)`` memory, no gradient. Both counts use the same comparison, so
+    ``sum c_ap = sum c_an = N`` exactly.
+    """
+    batch = dist.shape[0]
+    with torch.no_grad():
+        d = dist.detach()
+        threshold = torch.where(positive, d + margin, -torch.inf)  # -inf: not a positive
+        negatives = torch.sort(torch.where(negative, d, torch.inf), dim=1).values
+        c_ap = torch.searchsorted(negatives, threshold, side="left")  # negatives below t
+        thresholds = torch.sort(threshold, dim=1).values
+        at_most = torch.searchsorted(thresholds, d.contiguous(), side="right")  # t <= D[a, n]
+        c_an = torch.where(negative, batch - at_most, 0)  # positives with t > D[a, n]
+        return (c_ap - c_an).to(dist.dtype), c_ap.sum()
+
+
 def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str = "euclidean"):
     """Mean loss over the valid triplets with a positive loss, and their fraction.
 
-    See ``tripletlab.numpy.batch_all_triplet_loss``. No ``(B, B, B)`` tensor is kept:
-    the sum of the active hinges ``d_ap - d_an + margin`` is
-    ``sum_ap c_ap d_ap - sum_an c_an d_an + margin * N``, where ``c_ap`` counts the
-    active triplets of a pair ``(a, p)`` and ``c_an`` those of ``(a, n)``. The counts
-    come from blocks of anchors without autograd; the loss is then one weighted sum of
-    the distance matrix, whose gradient is exactly the triplet cube's.
+    See ``tripletlab.numpy.batch_all_triplet_loss``. No ``(B, B, B)`` tensor: the sum
+    of the active hinges ``D[a, p] - D[a, n] + margin`` is
+    ``sum c_ap D[a, p] - sum c_an D[a, n] + margin N``, where ``c_ap`` counts the
+    active triplets of the pair ``(a, p)`` and ``c_an`` those of ``(a, n)``. The counts
+    come from sorting and binary search (``O(B^2 log B)``); the loss is then one
+    weighted sum of the distance matrix, whose gradient is exactly the triplet cube's.
     """
     dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
     positive, negative = _positive_mask(labels), _negative_mask(labels)
-    batch = dist.shape[0]
-    weights = torch.zeros_like(dist)  # c_ap - c_an, exact small integers
-    n_positive = torch.zeros((), dtype=torch.int64, device=dist.device)
-    with torch.no_grad():
-        d = dist.detach()
-        step = max(1, _CUBE_CHUNK // max(batch * batch, 1))
-        for start in range(0, batch, step):
-            rows = slice(start, start + step)
-            hinge = d[rows, :, None] - d[rows, None, :] + margin  # (c, B, B): [a, p, n]
-            active = (hinge > 0) & positive[rows, :, None] & negative[rows, None, :]
-            weights[rows] += active.sum(dim=2)  # c_ap
-            weights[rows] -= active.sum(dim=1)  # c_an
-            n_positive += active.sum()
-        n_valid = (positive.sum(dim=1) * negative.sum(dim=1)).sum()
+    weights, n_positive = _active_triplet_counts(dist, positive, negative, margin)
+    n_valid = (positive.sum(dim=1) * negative.sum(dim=1)).sum()
     n_positive, n_valid = n_positive.to(dist.dtype), n_valid.to(dist.dtype)
     total = (weights * dist).sum() + margin * n_positive
     loss = total / n_positive.clamp_min(1)

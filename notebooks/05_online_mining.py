@@ -1,0 +1,383 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Online triplet mining
+#
+# Building triplets by hand before training (offline mining) wastes most of them:
+# after a few epochs nearly every triplet is easy and contributes nothing. Online
+# mining builds the triplets *inside* each batch, from the embeddings just computed:
+# a batch of $B$ embeddings with their labels holds up to $B^3$ triplets, and the
+# loss chooses which of them to learn from. This notebook builds the masks that say
+# which triplets are valid, sorts triplets into easy, semi-hard and hard, and compares
+# four mining strategies on the same batch.
+
+# %%
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow: no start-up chatter
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # ... and the same sums on every run
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+# isort: split
+import tensorflow as tf
+
+from tripletlab import device
+from tripletlab import numpy as tl
+from tripletlab import tensorflow as tl_tf
+from tripletlab import torch as tl_torch
+from tripletlab.data import seed_everything
+from tripletlab.timing import best_time
+
+rng = seed_everything(0)
+print(device.describe())
+
+# %% [markdown]
+# ## A small P x K batch
+#
+# Online mining needs batches in which every class appears several times. The usual
+# recipe (Hermans, Beyer and Leibe, 2017) samples $P$ classes and $K$ examples of each.
+# Here $P = 3$, $K = 3$, and the embeddings are 2-D points, so that we can look at
+# them.
+
+# %%
+P, K = 3, 3
+centres = np.array([[0.0, 0.0], [1.6, 0.0], [0.8, 1.4]])
+labels = np.repeat(np.arange(P), K)
+embeddings = centres[labels] + rng.normal(0.0, 0.7, size=(P * K, 2))
+B = len(labels)
+D = tl.pairwise_distances(embeddings)  # euclidean
+print("labels:", labels.tolist())
+print("embeddings:\n", embeddings.round(3))
+
+# %% [markdown]
+# ## Which triplets are valid
+#
+# A triplet $(a, p, n)$ is valid when $a \ne p$, $p$ has the label of $a$, and $n$ has
+# another label. Two $B \times B$ masks say it per pair:
+#
+# - `positive_mask[a, p]`: $a \ne p$ and $\ell(a) = \ell(p)$;
+# - `negative_mask[a, n]`: $\ell(a) \ne \ell(n)$.
+#
+# The $B \times B \times B$ mask of valid triplets is their outer combination,
+# `positive_mask[a, p] and negative_mask[a, n]`. First by loops, then with the
+# package's masks and broadcasting:
+
+# %%
+valid_loops = np.zeros((B, B, B), dtype=bool)
+for a in range(B):
+    for p in range(B):
+        for n in range(B):
+            valid_loops[a, p, n] = a != p and labels[a] == labels[p] and labels[n] != labels[a]
+positive_mask, negative_mask = tl.positive_mask(labels), tl.negative_mask(labels)
+valid = positive_mask[:, :, None] & negative_mask[:, None, :]
+assert np.array_equal(valid, valid_loops)
+n_valid = int(valid.sum())
+print(f"valid triplets: {n_valid} of B^3 = {B**3}")
+print(f"B (K - 1) (B - K) = {B * (K - 1) * (B - K)}")
+assert n_valid == B * (K - 1) * (B - K)
+
+# %% [markdown]
+# Each anchor has $K - 1$ positives and $B - K$ negatives, hence
+# $B (K - 1)(B - K)$ valid triplets: 108 of the 729 index triples here. The pictures:
+# the two pair masks, and the triplet mask as one $(p, n)$ slice per anchor.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
+for ax, mask, title in zip(
+    axes,
+    (positive_mask, negative_mask),
+    ("positive_mask[a, p]", "negative_mask[a, n]"),
+    strict=True,
+):
+    ax.imshow(mask, cmap="Greens", vmin=0, vmax=1.3)
+    ax.set(title=title, xlabel="column", ylabel="anchor a", xticks=range(B), yticks=range(B))
+fig.tight_layout()
+plt.show()
+
+fig, axes = plt.subplots(1, B, figsize=(15, 2.2))
+for a, ax in enumerate(axes):
+    ax.imshow(valid[a], cmap="Greens", vmin=0, vmax=1.3)
+    ax.set(title=f"anchor {a}", xticks=[], yticks=[])
+axes[0].set(xlabel="negative n", ylabel="positive p")
+fig.suptitle("valid[a, p, n]: one slice per anchor", y=1.05)
+plt.show()
+
+# %% [markdown]
+# ## Easy, semi-hard and hard
+#
+# With a margin $m$, a valid triplet is
+#
+# - **easy** when $d(a, n) \ge d(a, p) + m$: its loss is 0, nothing to learn;
+# - **semi-hard** when $d(a, p) \le d(a, n) < d(a, p) + m$: the negative is farther
+#   than the positive, but not by the margin;
+# - **hard** when $d(a, n) < d(a, p)$: the negative is closer than the positive.
+#
+# Semi-hard and hard triplets are the *active* ones, with a positive loss. For the
+# first (anchor, positive) pair that has negatives of all three kinds, the circles of
+# radius $d(a, p)$ and $d(a, p) + m$ around the anchor separate them:
+
+# %%
+margin = 0.5
+d_ap = D[:, :, None]  # (B, B, 1)
+d_an = D[:, None, :]  # (B, 1, B)
+hard = valid & (d_an < d_ap)
+semihard = valid & (d_an >= d_ap) & (d_an < d_ap + margin)
+easy = valid & (d_an >= d_ap + margin)
+counts = {"easy": int(easy.sum()), "semi-hard": int(semihard.sum()), "hard": int(hard.sum())}
+print("valid triplets by kind:", counts)
+assert sum(counts.values()) == n_valid
+
+has_all_kinds = easy.any(axis=2) & semihard.any(axis=2) & hard.any(axis=2)
+anchor, positive = (int(i) for i in np.argwhere(has_all_kinds)[0])
+print(f"anchor {anchor}, positive {positive}")
+kinds = {
+    "easy": easy[anchor, positive],
+    "semi-hard": semihard[anchor, positive],
+    "hard": hard[anchor, positive],
+}
+print("its negatives by kind:", {k: np.flatnonzero(v).tolist() for k, v in kinds.items()})
+
+# %%
+fig, ax = plt.subplots(figsize=(5.5, 5))
+colours = ["tab:blue", "tab:orange", "tab:green"]
+for c in range(P):
+    ax.scatter(*embeddings[labels == c].T, s=40, color=colours[c], label=f"class {c}")
+ax.scatter(*embeddings[anchor], s=220, facecolors="none", edgecolors="black", label="anchor")
+ax.scatter(
+    *embeddings[positive],
+    s=220,
+    marker="s",
+    facecolors="none",
+    edgecolors="black",
+    label="positive",
+)
+for radius, style in ((D[anchor, positive], "-"), (D[anchor, positive] + margin, "--")):
+    ax.add_patch(plt.Circle(embeddings[anchor], radius, fill=False, ls=style, color="grey"))
+for kind, marker in (("hard", "x"), ("semi-hard", "+"), ("easy", "1")):
+    points = embeddings[kinds[kind]]
+    ax.scatter(*points.T, s=140, marker=marker, color="black", label=f"{kind} negatives")
+ax.set(
+    aspect="equal", title=f"negatives of (anchor {anchor}, positive {positive}), margin {margin}"
+)
+ax.legend(loc="upper left", fontsize=8, bbox_to_anchor=(1.0, 1.0))
+plt.show()
+
+# %% [markdown]
+# ## Four ways to mine the same batch
+#
+# - **batch-all**: every valid triplet, averaged over the active ones only;
+#   `fraction_positive` says how many of the valid triplets are active.
+# - **batch-hard**: per anchor, the farthest positive and the closest negative.
+# - **semi-hard**: per (anchor, positive) pair, the closest negative that is farther
+#   than the positive (if there is none, the farthest negative).
+# - **soft-margin batch-hard**: batch-hard with $\log(1 + e^{x})$ instead of
+#   $\max(x + m, 0)$: no margin to tune, and a small gradient even for easy triplets.
+
+# %%
+loss_all, fraction = tl.batch_all_triplet_loss(embeddings, labels, margin)
+losses = {
+    "batch-all": float(loss_all),
+    "batch-hard": float(tl.batch_hard_triplet_loss(embeddings, labels, margin)),
+    "semi-hard": float(tl.batch_semihard_triplet_loss(embeddings, labels, margin)),
+    "soft batch-hard": float(tl.batch_hard_triplet_loss(embeddings, labels, soft=True)),
+}
+for name, value in losses.items():
+    print(f"{name:<16} {value:.4f}")
+print(f"batch-all fraction_positive: {float(fraction):.4f}")
+
+hinge = np.maximum(d_ap - d_an + margin, 0.0)[valid]
+assert np.isclose(losses["batch-all"], hinge[hinge > 0].mean())
+assert np.isclose(float(fraction), (counts["semi-hard"] + counts["hard"]) / n_valid)
+
+# %% [markdown]
+# The last two lines check batch-all by hand: the mean of the positive hinges over
+# the valid triplets, and `fraction_positive` = (semi-hard + hard) / valid. Batch-hard
+# is the largest of the margin losses: it keeps only the worst triplet of each anchor.
+#
+# The PyTorch and TensorFlow backends give the same numbers, and their gradients
+# agree:
+
+# %%
+x_torch = torch.tensor(embeddings, device=device.try_gpu(), requires_grad=True)
+x_tf = tf.Variable(embeddings)
+for name, torch_fn, tf_fn in [
+    ("batch-all", tl_torch.batch_all_triplet_loss, tl_tf.batch_all_triplet_loss),
+    ("batch-hard", tl_torch.batch_hard_triplet_loss, tl_tf.batch_hard_triplet_loss),
+    ("semi-hard", tl_torch.batch_semihard_triplet_loss, tl_tf.batch_semihard_triplet_loss),
+]:
+    value_torch = torch_fn(x_torch, torch.tensor(labels), margin)
+    value_torch = value_torch[0] if isinstance(value_torch, tuple) else value_torch
+    (grad_torch,) = torch.autograd.grad(value_torch, x_torch)
+    with tf.GradientTape() as tape:
+        value_tf = tf_fn(x_tf, labels, margin)
+        value_tf = value_tf[0] if isinstance(value_tf, tuple) else value_tf
+    grad_tf = tape.gradient(value_tf, x_tf).numpy()
+    agree = np.isclose(float(value_torch.detach()), losses[name]) and np.isclose(
+        float(value_tf), losses[name]
+    )
+    grads_agree = np.allclose(grad_torch.cpu().numpy(), grad_tf, atol=1e-12)
+    print(f"{name:<11} values agree: {agree}, gradients agree: {grads_agree}")
+    assert agree and grads_agree
+
+# %% [markdown]
+# ## Why batch-all averages over the active triplets only
+#
+# Training makes classes compact and separated, and more and more triplets become
+# easy. Averaged over *all* valid triplets, the loss then shrinks because of the
+# zeros, not because the remaining hard triplets got easier, and the gradient fades
+# with it. Simulate training by shrinking the spread of each class:
+
+# %%
+print("spread   fraction_positive   mean over all valid   mean over active (batch-all)")
+history = []
+for spread in (0.8, 0.6, 0.45, 0.35):
+    points = centres[labels] + np.random.default_rng(1).normal(0.0, spread, size=(B, 2))
+    active_mean, frac = (float(v) for v in tl.batch_all_triplet_loss(points, labels, margin))
+    distances = tl.pairwise_distances(points)
+    all_hinges = np.maximum(distances[:, :, None] - distances[:, None, :] + margin, 0)[valid]
+    history.append((spread, frac, all_hinges.mean(), active_mean))
+    print(f"{spread:5.2f}    {frac:17.4f}   {all_hinges.mean():19.4f}   {active_mean:26.4f}")
+    assert np.isclose(all_hinges.mean(), active_mean * frac)  # mean over all = mean active x f
+assert history[-1][2] < history[0][2] / 10
+
+# %% [markdown]
+# The mean over all valid triplets is the batch-all loss times `fraction_positive`
+# (the assert checks it on every row), so it falls at least as fast as the fraction of
+# active triplets, and by the last row it is under a tenth of the first. Batch-all
+# keeps the average over the triplets that still have something to teach, and reports
+# `fraction_positive` beside it: that fraction, not the loss, is the number to watch
+# during training.
+#
+# ## The hardest positive must have the anchor's label
+#
+# A quick description of batch-hard reads "for the hardest positive, take the largest
+# distance in each row of the distance matrix". Without the positive mask, the
+# largest distance of a row is usually to another class, and the "hardest positive"
+# is then a negative:
+
+# %%
+row_max = D.argmax(axis=1)  # the shortcut: the farthest example of the row
+masked = np.where(positive_mask, D, 0.0)  # distances >= 0, so 0 never wins
+hardest_positive = masked.argmax(axis=1)
+wrong = labels[row_max] != labels
+print("farthest example of each row:  ", row_max.tolist())
+print("hardest positive (masked):     ", hardest_positive.tolist())
+print(f"anchors where the shortcut picks another class: {int(wrong.sum())} of {B}")
+assert np.all(labels[hardest_positive] == labels)
+assert wrong.any()
+
+shortcut_gap = D.max(axis=1) - np.where(negative_mask, D, np.inf).min(axis=1)
+shortcut_loss = np.maximum(shortcut_gap + margin, 0).mean()
+print(f"batch-hard loss with the shortcut: {shortcut_loss:.4f}")
+print(f"batch-hard loss, correct:          {losses['batch-hard']:.4f}")
+assert not np.isclose(shortcut_loss, losses["batch-hard"])
+
+# %% [markdown]
+# The shortcut overstates the loss and, worse, its gradient pulls each anchor towards
+# a member of another class. The package takes the maximum over the anchor's
+# positives only (and the minimum over its negatives only).
+#
+# ## Cost as the batch grows
+#
+# The NumPy backend builds the $B \times B \times B$ cube of triplets, as above: easy
+# to read and to check, but its memory grows as $B^3$. The PyTorch and TensorFlow
+# backends never keep a cube: batch-hard needs only the $B \times B$ distance matrix;
+# semi-hard sorts each anchor's negatives and finds each positive's semi-hard negative
+# by binary search. Batch-all needs only *counts*: the sum of the active hinges is
+#
+# $$\sum_{\text{active}} \bigl(d_{ap} - d_{an} + m\bigr)
+# = \sum_{a, p} c_{ap}\, d_{ap} - \sum_{a, n} c_{an}\, d_{an} + m N,$$
+#
+# where $c_{ap}$ is the number of active triplets of the pair $(a, p)$ (negatives of
+# $a$ closer than $d_{ap} + m$: a binary search in the anchor's sorted negatives),
+# $c_{an}$ the number of active triplets of $(a, n)$ (a binary search in the anchor's
+# sorted thresholds $d_{ap} + m$), and $N$ the number of active triplets. One
+# weighted sum of the distance matrix then gives the loss, and its gradient is exactly
+# the cube's. The memory of one float64 cube, against one float32 distance matrix:
+
+# %%
+print("     B   cube, float64   B x B, float32")
+for size in (64, 256, 1024, 4096):
+    print(f"{size:6d}  {size**3 * 8 / 2**20:11.1f} MiB  {size**2 * 4 / 2**20:11.3f} MiB")
+
+# %% [markdown]
+# The time of one forward and backward pass (the NumPy cube forward only) on this
+# machine, D = 128, 8 examples per class. Times vary from machine to machine and run
+# to run: the tests do not compare this cell's output, and nothing in the text
+# depends on its exact numbers.
+
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+def forward_backward(loss_fn, x, y):
+    def run():
+        x.grad = None
+        value = loss_fn(x, y)
+        (value[0] if isinstance(value, tuple) else value).backward()
+
+    return run
+
+
+sizes = (64, 128, 256, 512, 1024)
+methods = {
+    "numpy cube, batch-all": None,
+    "torch batch-all": tl_torch.batch_all_triplet_loss,
+    "torch batch-hard": tl_torch.batch_hard_triplet_loss,
+    "torch semi-hard": tl_torch.batch_semihard_triplet_loss,
+}
+timings = {name: [] for name in methods}
+for size in sizes:
+    y = np.arange(size) // 8
+    x_np = np.random.default_rng(2).normal(size=(size, 128))
+    x = torch.tensor(x_np, dtype=torch.float32, device=device.try_gpu(), requires_grad=True)
+    y_torch = torch.tensor(y, device=x.device)
+    for name, fn in methods.items():
+        if fn is None:
+            cube = lambda x_np=x_np, y=y: tl.batch_all_triplet_loss(x_np, y)  # noqa: E731
+            seconds = best_time(cube, repeats=1, warmup=0) if size <= 256 else np.nan
+        else:
+            seconds = best_time(forward_backward(fn, x, y_torch), repeats=2)
+        timings[name].append(seconds)
+print("     B" + "".join(f"{name:>24}" for name in methods))
+for i, size in enumerate(sizes):
+    print(f"{size:6d}" + "".join(f"{timings[name][i] * 1e3:21.1f} ms" for name in methods))
+fig, ax = plt.subplots(figsize=(6, 4))
+for name, values in timings.items():
+    ax.loglog(sizes, values, marker="o", label=name)
+ax.set(xlabel="batch size B", ylabel="seconds", title="online mining, D = 128")
+ax.legend(fontsize=8)
+ax.grid(True, which="both", alpha=0.3)
+plt.show()
+
+# %% [markdown]
+# The cube stops at $B = 256$ here (its float64 hinge tensor alone is 128 MiB there
+# and 8 GiB at $B = 1024$), and its time grows as $B^3$. Without the cube, batch-hard
+# grows as $B^2$ (one distance matrix), semi-hard and batch-all as $B^2 \log B$ (the
+# sorts); the matrix product that computes the distances, $B^2 D$, is a large part of
+# every one of them.
+#
+# ## Summary
+#
+# - Valid triplets: `positive_mask[a, p] and negative_mask[a, n]`;
+#   $B (K-1)(B-K)$ of them in a P x K batch.
+# - Easy triplets ($d_{an} \ge d_{ap} + m$) have zero loss; semi-hard and hard ones
+#   are active.
+# - Batch-all averages over the active triplets and reports `fraction_positive`;
+#   averaging over all valid triplets shrinks the loss by exactly that fraction.
+# - Batch-hard takes the hardest positive *among the positives*; semi-hard takes, per
+#   pair, the closest negative beyond the positive; soft batch-hard replaces the
+#   hinge by a softplus.
