@@ -56,7 +56,8 @@ def _as_matrix(name: str, x) -> tuple[np.ndarray, np.dtype]:
     return x, dtype
 
 
-def _as_labels(labels, batch: int) -> np.ndarray:
+def _as_labels(labels, batch: int | None) -> np.ndarray:
+    """Class ids as an integer array; ``batch``: the length they must have, if known."""
     labels = np.asarray(labels)
     _checks.check_labels("labels", labels.shape, labels.dtype.kind, labels.dtype, batch)
     return labels
@@ -380,9 +381,7 @@ def positive_mask(labels):
 
     Row ``a`` marks the positives of anchor ``a``. Notebook: 05_online_mining.
     """
-    labels = np.asarray(labels)
-    _checks.check_labels("labels", labels.shape, labels.dtype.kind, labels.dtype, None)
-    return _positive_mask(labels)
+    return _positive_mask(_as_labels(labels, None))
 
 
 def negative_mask(labels):
@@ -391,9 +390,7 @@ def negative_mask(labels):
     Row ``a`` marks the negatives of anchor ``a``. A valid triplet ``(a, p, n)`` is one
     with ``positive_mask[a, p] and negative_mask[a, n]``. Notebook: 05_online_mining.
     """
-    labels = np.asarray(labels)
-    _checks.check_labels("labels", labels.shape, labels.dtype.kind, labels.dtype, None)
-    return _negative_mask(labels)
+    return _negative_mask(_as_labels(labels, None))
 
 
 def _triplet_mask(labels: np.ndarray) -> np.ndarray:

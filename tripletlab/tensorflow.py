@@ -69,11 +69,12 @@ def _as_matrix(name: str, x) -> tuple[tf.Tensor, tf.DType]:
     return x, dtype
 
 
-def _as_labels(labels) -> tuple[tf.Tensor, str]:
-    """Class ids as a tensor, and the NumPy kind of its dtype for the checks."""
+def _as_labels(labels, batch: int | None = None) -> tf.Tensor:
+    """Class ids as an integer tensor; ``batch``: the length they must have, if known."""
     labels = tf.convert_to_tensor(labels)
     kind = "i" if labels.dtype.is_integer else ("b" if labels.dtype == tf.bool else "f")
-    return labels, kind
+    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, batch)
+    return labels
 
 
 def _promote(a_dtype: tf.DType, b_dtype: tf.DType) -> tuple[tf.DType, tf.DType]:
@@ -361,9 +362,7 @@ def positive_mask(labels):
 
     Row ``a`` marks the positives of anchor ``a``. Notebook: 05_online_mining.
     """
-    labels, kind = _as_labels(labels)
-    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, None)
-    return _positive_mask(labels)
+    return _positive_mask(_as_labels(labels))
 
 
 def negative_mask(labels):
@@ -372,17 +371,14 @@ def negative_mask(labels):
     Row ``a`` marks the negatives of anchor ``a``. A valid triplet ``(a, p, n)`` is one
     with ``positive_mask[a, p] and negative_mask[a, n]``. Notebook: 05_online_mining.
     """
-    labels, kind = _as_labels(labels)
-    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, None)
-    return _negative_mask(labels)
+    return _negative_mask(_as_labels(labels))
 
 
 def _mining_inputs(embeddings, labels, margin, metric):
     margin = _checks.check_margin(margin)
     _checks.check_metric(metric)
     x, dtype = _as_matrix("embeddings", embeddings)
-    labels, kind = _as_labels(labels)
-    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, x.shape[0])
+    labels = _as_labels(labels, x.shape[0])
     return pairwise_distances(x, metric=metric), labels, margin, dtype
 
 

@@ -68,14 +68,16 @@ def _as_matrix(name: str, x) -> tuple[torch.Tensor, torch.dtype]:
     return x, dtype
 
 
-def _as_labels(labels, x: torch.Tensor) -> torch.Tensor:
-    """Class ids as an integer tensor on the device of the embeddings ``x``."""
+def _as_labels(labels, x: torch.Tensor | None = None) -> torch.Tensor:
+    """Class ids as an integer tensor, one per row of the embeddings ``x`` and on their
+    device when ``x`` is given."""
     if not isinstance(labels, torch.Tensor):
         labels = torch.as_tensor(labels)
     kind = "i" if not (labels.is_floating_point() or labels.is_complex()) else "f"
     kind = "b" if labels.dtype == torch.bool else kind
-    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, x.shape[0])
-    return labels.to(x.device)
+    batch = None if x is None else x.shape[0]
+    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, batch)
+    return labels if x is None else labels.to(x.device)
 
 
 def _pair_of_matrices(x, y):
@@ -353,10 +355,7 @@ def positive_mask(labels):
 
     Row ``a`` marks the positives of anchor ``a``. Notebook: 05_online_mining.
     """
-    labels = torch.as_tensor(labels)
-    kind = "i" if not (labels.is_floating_point() or labels.is_complex()) else "f"
-    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, None)
-    return _positive_mask(labels)
+    return _positive_mask(_as_labels(labels))
 
 
 def negative_mask(labels):
@@ -365,10 +364,7 @@ def negative_mask(labels):
     Row ``a`` marks the negatives of anchor ``a``. A valid triplet ``(a, p, n)`` is one
     with ``positive_mask[a, p] and negative_mask[a, n]``. Notebook: 05_online_mining.
     """
-    labels = torch.as_tensor(labels)
-    kind = "i" if not (labels.is_floating_point() or labels.is_complex()) else "f"
-    _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, None)
-    return _negative_mask(labels)
+    return _negative_mask(_as_labels(labels))
 
 
 def _mining_inputs(embeddings, labels, margin, metric):
