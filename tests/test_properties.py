@@ -141,9 +141,18 @@ def labelled_batches(draw):
     margin=st.sampled_from([0.0, 0.2, 1.0]),
 )
 def test_mining_losses_agree_across_backends(batch, kind, metric, margin):
+    """float64 always; float32 too unless a triplet sits on a decision boundary that
+    float32 cannot resolve (batch-all: is the hinge > 0? semi-hard: is d_an > d_ap?),
+    where one flipped decision legitimately changes the mean."""
     x, labels = batch
-    want = float(mine(load("numpy"), kind, x, labels, margin, metric))
+    reference = load("numpy")
+    want = float(mine(reference, kind, x, labels, margin, metric))
     scale = 1.0 + np.abs(x).max() ** (2 if metric == "sqeuclidean" else 1)
+    dist = reference.pairwise_distances(x, metric=metric)
+    valid = reference.positive_mask(labels)[:, :, None] & reference.negative_mask(labels)[:, None]
+    gap = dist[:, :, None] - dist[:, None, :]  # d_ap - d_an, (B, B, B)
+    boundary = {"batch_all": gap + margin, "batch_semihard": gap}.get(kind, np.inf)
+    float32_decides = not np.any(valid & (np.abs(boundary) < 1e-5 * scale))
     for name in available(ALL):
         tl = load(name)
         got64 = float(to_numpy(mine(tl, kind, to_backend(name, x), labels, margin, metric)))
@@ -152,7 +161,8 @@ def test_mining_losses_agree_across_backends(batch, kind, metric, margin):
             to_numpy(mine(tl, kind, to_backend(name, x, "float32"), labels, margin, metric))
         )
         assert np.isfinite(got32)
-        assert got32 == pytest.approx(want, rel=1e-4, abs=1e-4 * scale), name
+        if float32_decides:
+            assert got32 == pytest.approx(want, rel=1e-4, abs=1e-4 * scale), name
 
 
 @given(batch=labelled_batches(), kind=st.sampled_from(MINING), metric=st.sampled_from(METRICS))
