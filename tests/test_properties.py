@@ -134,6 +134,21 @@ def labelled_batches(draw):
     return rounded(x), labels
 
 
+def decides(kind, x, labels, margin, metric, tolerance):
+    """False when a valid triplet sits within ``tolerance`` (relative) of a decision
+    boundary (batch-all: is the hinge > 0? semi-hard: is d_an > d_ap?). There one
+    rounding error flips the decision, and a flipped batch-all count changes the mean
+    by a whole triplet's share: the backends may then legitimately disagree."""
+    if kind not in ("batch_all", "batch_semihard"):
+        return True  # max and min are continuous: no decision to flip
+    reference = load("numpy")
+    dist = reference.pairwise_distances(x, metric=metric)
+    valid = reference.positive_mask(labels)[:, :, None] & reference.negative_mask(labels)[:, None]
+    gap = dist[:, :, None] - dist[:, None, :] + (margin if kind == "batch_all" else 0.0)
+    scale = 1.0 + np.abs(dist).max()
+    return not np.any(valid & (np.abs(gap) < tolerance * scale))
+
+
 @given(
     batch=labelled_batches(),
     kind=st.sampled_from(MINING),
@@ -141,22 +156,19 @@ def labelled_batches(draw):
     margin=st.sampled_from([0.0, 0.2, 1.0]),
 )
 def test_mining_losses_agree_across_backends(batch, kind, metric, margin):
-    """float64 always; float32 too unless a triplet sits on a decision boundary that
-    float32 cannot resolve (batch-all: is the hinge > 0? semi-hard: is d_an > d_ap?),
-    where one flipped decision legitimately changes the mean."""
+    """float64 to 1e-9 and float32 to 1e-4, wherever the precision decides the same
+    triplets (see ``decides``; exact ties are tested in test_losses.py)."""
     x, labels = batch
-    reference = load("numpy")
-    want = float(mine(reference, kind, x, labels, margin, metric))
+    want = float(mine(load("numpy"), kind, x, labels, margin, metric))
     scale = 1.0 + np.abs(x).max() ** (2 if metric == "sqeuclidean" else 1)
-    dist = reference.pairwise_distances(x, metric=metric)
-    valid = reference.positive_mask(labels)[:, :, None] & reference.negative_mask(labels)[:, None]
-    gap = dist[:, :, None] - dist[:, None, :]  # d_ap - d_an, (B, B, B)
-    boundary = {"batch_all": gap + margin, "batch_semihard": gap}.get(kind, np.inf)
-    float32_decides = not np.any(valid & (np.abs(boundary) < 1e-5 * scale))
+    float64_decides = decides(kind, x, labels, margin, metric, 1e-12)
+    float32_decides = decides(kind, x, labels, margin, metric, 1e-5)
     for name in available(ALL):
         tl = load(name)
         got64 = float(to_numpy(mine(tl, kind, to_backend(name, x), labels, margin, metric)))
-        assert got64 == pytest.approx(want, rel=1e-9, abs=1e-9), name
+        assert np.isfinite(got64)
+        if float64_decides:
+            assert got64 == pytest.approx(want, rel=1e-9, abs=1e-9), name
         got32 = float(
             to_numpy(mine(tl, kind, to_backend(name, x, "float32"), labels, margin, metric))
         )
@@ -171,6 +183,8 @@ def test_mining_gradients_agree_between_torch_and_tensorflow(batch, kind, metric
     if available(FRAMEWORKS) != FRAMEWORKS:
         pytest.skip("compares torch with TensorFlow; one is skipped")
     x, labels = batch
+    if not decides(kind, x, labels, 0.2, metric, 1e-12):
+        return  # a rounding-level tie: each framework may pick its side
     grads = {}
     for name in FRAMEWORKS:
         tl = load(name)
