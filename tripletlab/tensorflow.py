@@ -120,6 +120,12 @@ def _normalize(x: tf.Tensor, eps: float) -> tuple[tf.Tensor, tf.Tensor]:
     return unit, tf.squeeze(nonzero, -1)
 
 
+def _cosine(a: tf.Tensor, b: tf.Tensor, eps: float) -> tf.Tensor:
+    """Row-wise cosine of validated tensors: the dot product of the unit rows, clipped."""
+    dot = tf.reduce_sum(_normalize(a, eps)[0] * _normalize(b, eps)[0], axis=-1)
+    return tf.clip_by_value(dot, -1.0, 1.0)
+
+
 def l2_normalize(x, eps: float = 1e-12):
     """Rows scaled to unit L2 norm; rows with norm <= eps become zeros with zero gradient.
 
@@ -147,10 +153,7 @@ def cosine_similarity(a, b, eps: float = COSINE_EPS):
     _checks.check_features("a", tuple(a.shape))
     _checks.check_broadcast("a", tuple(a.shape), "b", tuple(b.shape))
     dtype, compute = _promote(a_dtype, b_dtype)
-    ua, _ = _normalize(tf.cast(a, compute), eps)
-    ub, _ = _normalize(tf.cast(b, compute), eps)
-    cos = tf.clip_by_value(tf.reduce_sum(ua * ub, axis=-1), -1.0, 1.0)
-    return tf.cast(cos, dtype)
+    return tf.cast(_cosine(tf.cast(a, compute), tf.cast(b, compute), eps), dtype)
 
 
 def cosine_distance(a, b, eps: float = COSINE_EPS):
@@ -241,8 +244,7 @@ def _reduce(losses: tf.Tensor, reduction: str) -> tf.Tensor:
 def _row_distances(a: tf.Tensor, b: tf.Tensor, metric: str) -> tf.Tensor:
     """``d(a_i, b_i)`` row by row, ``(B, D), (B, D) -> (B,)``; see ``tripletlab.numpy``."""
     if metric == "cosine":
-        ua, ub = _normalize(a, COSINE_EPS)[0], _normalize(b, COSINE_EPS)[0]
-        return 1.0 - tf.clip_by_value(tf.reduce_sum(ua * ub, axis=-1), -1.0, 1.0)
+        return 1.0 - _cosine(a, b, COSINE_EPS)
     if metric == "l1":
         return tf.reduce_sum(tf.abs(a - b), axis=-1)
     scale = _power_of_two_scale(tf.maximum(tf.reduce_max(tf.abs(a)), tf.reduce_max(tf.abs(b))))

@@ -115,6 +115,11 @@ def _normalize(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]
     return unit, nonzero.squeeze(-1)
 
 
+def _cosine(a: torch.Tensor, b: torch.Tensor, eps: float) -> torch.Tensor:
+    """Row-wise cosine of validated tensors: the dot product of the unit rows, clipped."""
+    return (_normalize(a, eps)[0] * _normalize(b, eps)[0]).sum(dim=-1).clamp(-1.0, 1.0)
+
+
 def l2_normalize(x, eps: float = 1e-12):
     """Rows scaled to unit L2 norm; rows with norm <= eps become zeros with zero gradient.
 
@@ -144,9 +149,7 @@ def cosine_similarity(a, b, eps: float = COSINE_EPS):
     _checks.check_broadcast("a", tuple(a.shape), "b", tuple(b.shape))
     dtype = torch.promote_types(a_dtype, b_dtype)
     compute = torch.float32 if dtype in _HALF else dtype
-    ua, _ = _normalize(a.to(compute), eps)
-    ub, _ = _normalize(b.to(compute), eps)
-    return (ua * ub).sum(dim=-1).clamp(-1.0, 1.0).to(dtype)
+    return _cosine(a.to(compute), b.to(compute), eps).to(dtype)
 
 
 def cosine_distance(a, b, eps: float = COSINE_EPS):
@@ -234,8 +237,7 @@ def _reduce(losses: torch.Tensor, reduction: str) -> torch.Tensor:
 def _row_distances(a: torch.Tensor, b: torch.Tensor, metric: str) -> torch.Tensor:
     """``d(a_i, b_i)`` row by row, ``(B, D), (B, D) -> (B,)``; see ``tripletlab.numpy``."""
     if metric == "cosine":
-        ua, ub = _normalize(a, COSINE_EPS)[0], _normalize(b, COSINE_EPS)[0]
-        return 1.0 - (ua * ub).sum(dim=-1).clamp(-1.0, 1.0)
+        return 1.0 - _cosine(a, b, COSINE_EPS)
     if metric == "l1":
         return (a - b).abs().sum(dim=-1)
     scale = _power_of_two_scale(torch.maximum(a.abs().amax(), b.abs().amax()))
