@@ -1,0 +1,115 @@
+"""Tiny training runs: the PyTorch loop and the Keras fit return finite, reproducible
+histories with the documented keys."""
+
+import math
+
+import numpy as np
+import pytest
+from backends import SKIPPED
+
+from tripletlab.data import load_digits, seed_everything
+from tripletlab.training import HISTORY_KEYS, LOSSES
+
+
+@pytest.fixture(scope="module")
+def small():
+    """200 training images, 90 unseen-class images."""
+    d = load_digits()
+    return d.x_train[:200], d.y_train[:200], d.x_test[:90], d.y_test[:90]
+
+
+def check_history(history, epochs, fraction_expected):
+    assert tuple(history) == HISTORY_KEYS
+    for key, values in history.items():
+        assert len(values) == epochs and all(isinstance(v, float) for v in values), key
+        if key != "fraction_positive":
+            assert all(math.isfinite(v) for v in values), key
+    for key in ("precision_at_1", "r_precision", "map_at_r"):
+        assert all(0.0 <= v <= 1.0 for v in history[key])
+    fractions = history["fraction_positive"]
+    if fraction_expected:
+        assert all(0.0 <= v <= 1.0 for v in fractions)
+    else:
+        assert all(math.isnan(v) for v in fractions)
+
+
+def run_torch(small, loss_name):
+    from tripletlab.training import torch_mlp, train_torch
+
+    seed_everything(1)
+    model = torch_mlp(hidden=16, out_features=8)
+    return train_torch(
+        model, loss_name, *small, epochs=2, p=4, k=4, lr=1e-3, seed=1, progress=False
+    )
+
+
+@pytest.mark.parametrize("loss_name", LOSSES)
+def test_torch_loop_history_is_finite_and_deterministic(small, loss_name):
+    if "torch" in SKIPPED:
+        pytest.skip("torch skipped")
+    first = run_torch(small, loss_name)
+    check_history(first, 2, fraction_expected=loss_name == "batch_all")
+    second = run_torch(small, loss_name)
+    np.testing.assert_array_equal(np.array(list(first.values())), np.array(list(second.values())))
+
+
+def run_keras(small, loss_name):
+    from tripletlab.training import keras_mlp, train_keras
+
+    seed_everything(1)
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = keras_mlp(hidden=16, out_features=8)
+    return train_keras(
+        model, loss_name, *small, epochs=2, p=4, k=4, lr=1e-3, seed=1, progress=False
+    )
+
+
+@pytest.mark.parametrize("loss_name", ["batch_hard", "contrastive"])
+def test_keras_fit_history_is_finite_and_deterministic(small, loss_name):
+    if "tensorflow" in SKIPPED:
+        pytest.skip("tensorflow skipped")
+    first = run_keras(small, loss_name)
+    check_history(first, 2, fraction_expected=False)
+    second = run_keras(small, loss_name)
+    np.testing.assert_array_equal(np.array(list(first.values())), np.array(list(second.values())))
+
+
+def test_training_learns_on_the_training_classes(small):
+    """The loss falls and retrieval on the training images improves (in-sample)."""
+    if "torch" in SKIPPED:
+        pytest.skip("torch skipped")
+    from tripletlab.training import torch_mlp, train_torch
+
+    x, y = small[0], small[1]
+    seed_everything(0)
+    model = torch_mlp()
+    history = train_torch(model, "batch_hard", x, y, x, y, 5, 4, 4, 1e-3, 0, progress=False)
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["map_at_r"][-1] > history["map_at_r"][0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"loss_name": "triplet"}, "loss_name"), ({"epochs": 0}, "epochs"), ({"lr": 0}, "lr")],
+)
+def test_bad_arguments_raise_naming_them(small, kwargs, name):
+    if "torch" in SKIPPED:
+        pytest.skip("torch skipped")
+    from tripletlab.training import torch_mlp, train_torch
+
+    args = {"loss_name": "batch_hard", "epochs": 1, "lr": 1e-3} | kwargs
+    with pytest.raises(ValueError, match=f"^{name}"):
+        train_torch(
+            torch_mlp(),
+            x_train=small[0],
+            y_train=small[1],
+            x_val=small[2],
+            y_val=small[3],
+            p=4,
+            k=4,
+            seed=0,
+            progress=False,
+            **args,
+        )

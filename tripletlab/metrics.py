@@ -1,0 +1,109 @@
+"""Retrieval metrics of an embedding: precision@1, R-precision and MAP@R.
+
+Musgrave, Belongie and Lim (2020), "A Metric Learning Reality Check": every point is a
+query against all the *other* points; its neighbours are ranked by distance. For a
+query ``q`` of class ``c``, ``R_q`` is the number of other points of class ``c``, and
+``rel_q(i) = 1`` when its ``i``-th neighbour (``i = 1, 2, ...``) is of class ``c``.
+
+- ``precision_at_1``: mean over queries of ``rel_q(1)``.
+- ``r_precision``: mean over queries of ``(1 / R_q) sum_{i <= R_q} rel_q(i)``.
+- ``map_at_r``: mean over queries of
+  ``(1 / R_q) sum_{i <= R_q} P_q(i) rel_q(i)``, with
+  ``P_q(i) = (1 / i) sum_{j <= i} rel_q(j)`` (precision at ``i``). Unlike R-precision
+  it rewards putting the relevant neighbours first, not only within the first ``R_q``.
+
+Conventions (all three functions):
+
+- Distances are ``tripletlab.numpy.pairwise_distances(embeddings, metric=metric)``
+  (float64; ``euclidean`` by default; ``sqeuclidean`` ranks like ``euclidean``).
+- The query itself is never its own neighbour (it is excluded, not just ranked first).
+- Ties in distance are broken by index: a stable sort, so of two neighbours at the same
+  distance the one with the smaller index ranks first (the result is deterministic,
+  though a tie between a relevant and an irrelevant neighbour then depends on the
+  order of the data).
+- A query whose class has no other point (``R_q = 0``) has no defined R-precision or
+  MAP@R and is excluded from all three means (as in pytorch-metric-learning's
+  ``AccuracyCalculator``); if no query remains, ``ValueError``.
+
+Shapes: ``embeddings (N, D)``, ``labels (N,)`` integers; each function returns a Python
+float in [0, 1]. NumPy only (``O(N^2)`` memory). Notebook: 07_training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tripletlab import _checks
+from tripletlab import numpy as tl
+
+__all__ = ["precision_at_1", "r_precision", "map_at_r", "retrieval_metrics"]
+
+
+def _ranked_relevance(embeddings, labels, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(relevant (Q, N - 1) bool, R (Q,) int)`` for the queries with ``R_q > 0``.
+
+    ``relevant[q, i]``: the ``(i + 1)``-th nearest other point of query ``q`` shares its
+    class. Rows are the kept queries, in index order.
+    """
+    _checks.check_metric(metric)
+    dist = np.asarray(tl.pairwise_distances(embeddings, metric=metric), dtype=np.float64)
+    labels = np.asarray(labels)
+    _checks.check_labels("labels", labels.shape, labels.dtype.kind, labels.dtype, len(dist))
+    n = len(dist)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    r = counts[inverse] - 1  # other points of the query's class
+    keep = r > 0
+    if not keep.any():
+        raise ValueError(
+            "labels must give at least one query a class with another point: "
+            "every class has a single sample, so no metric is defined"
+        )
+    np.fill_diagonal(dist, np.inf)  # the query is never its own neighbour: sorted last
+    order = np.argsort(dist[keep], axis=1, kind="stable")[:, : n - 1]
+    relevant = labels[order] == labels[keep][:, None]
+    return relevant, r[keep]
+
+
+def _scores(relevant: np.ndarray, r: np.ndarray) -> dict[str, float]:
+    rank = np.arange(1, relevant.shape[1] + 1)  # i = 1 .. N - 1
+    within_r = rank[None, :] <= r[:, None]
+    hits = relevant & within_r
+    precision_at_i = np.cumsum(relevant, axis=1) / rank
+    return {
+        "precision_at_1": float(np.mean(relevant[:, 0])),
+        "r_precision": float(np.mean(hits.sum(axis=1) / r)),
+        "map_at_r": float(np.mean((precision_at_i * hits).sum(axis=1) / r)),
+    }
+
+
+def precision_at_1(embeddings, labels, metric: str = "euclidean") -> float:
+    """Fraction of queries whose nearest other point has their class.
+
+    ``P@1 = mean_q rel_q(1)`` over queries with ``R_q > 0``; see the module docstring
+    for the ranking, ties and exclusions.
+    """
+    return _scores(*_ranked_relevance(embeddings, labels, metric))["precision_at_1"]
+
+
+def r_precision(embeddings, labels, metric: str = "euclidean") -> float:
+    """Mean over queries of the fraction of relevant points among the first ``R_q``.
+
+    ``RP = mean_q (1 / R_q) sum_{i <= R_q} rel_q(i)``; 1 exactly when every query's
+    ``R_q`` nearest other points are its whole class.
+    """
+    return _scores(*_ranked_relevance(embeddings, labels, metric))["r_precision"]
+
+
+def map_at_r(embeddings, labels, metric: str = "euclidean") -> float:
+    """Mean average precision at R (Musgrave et al., 2020).
+
+    ``MAP@R = mean_q (1 / R_q) sum_{i <= R_q} P_q(i) rel_q(i)`` with
+    ``P_q(i) = (1 / i) sum_{j <= i} rel_q(j)``. At most the R-precision; equal to it
+    when the relevant points among the first ``R_q`` all come first.
+    """
+    return _scores(*_ranked_relevance(embeddings, labels, metric))["map_at_r"]
+
+
+def retrieval_metrics(embeddings, labels, metric: str = "euclidean") -> dict[str, float]:
+    """All three from one ranking: ``{"precision_at_1", "r_precision", "map_at_r"}``."""
+    return _scores(*_ranked_relevance(embeddings, labels, metric))

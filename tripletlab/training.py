@@ -1,0 +1,270 @@
+"""Training an embedding with online mining: a PyTorch loop and a Keras ``fit``.
+
+Both train on ``PKSampler`` batches (P classes x K samples) with Adam and one of the
+losses in ``LOSSES``, and return a history of per-epoch lists (``HISTORY_KEYS``):
+
+- ``loss``: the mean of the epoch's batch losses;
+- ``fraction_positive``: batch-all only, the mean over the epoch's batches of
+  ``batch_all_triplet_loss``'s fraction of valid triplets with a positive loss; NaN
+  for the other losses, and NaN in the Keras path (a Keras loss returns one scalar);
+- ``precision_at_1``, ``r_precision``, ``map_at_r``: ``tripletlab.metrics`` of the
+  embeddings of ``x_val`` / ``y_val`` after the epoch (euclidean distance).
+
+PyTorch and TensorFlow are imported inside the functions: ``import tripletlab.training``
+loads neither. Notebook: 07_training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tripletlab.data import PKSampler, seed_everything
+from tripletlab.metrics import retrieval_metrics
+
+__all__ = ["LOSSES", "HISTORY_KEYS", "torch_mlp", "keras_mlp", "train_torch", "train_keras"]
+
+LOSSES = ("batch_all", "batch_hard", "batch_hard_soft", "batch_semihard", "contrastive")
+"""Loss names: the three mining strategies, batch-hard with the soft margin, and the
+contrastive loss on every pair of the batch."""
+
+HISTORY_KEYS = ("loss", "fraction_positive", "precision_at_1", "r_precision", "map_at_r")
+"""The keys of a training history, each a list with one float per epoch."""
+
+DEFAULT_MARGINS = {"contrastive": 1.0}
+"""``margin=None`` means 0.2 for the triplet losses and 1.0 for the contrastive loss (the
+defaults of the loss functions); the soft margin has no margin."""
+
+
+def _check(loss_name, epochs, p, k, lr, margin):
+    if loss_name not in LOSSES:
+        raise ValueError(f"loss_name must be one of {LOSSES}; got {loss_name!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an int >= 1; got {epochs!r}")
+    if not (isinstance(lr, int | float) and lr > 0):
+        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    if margin is None:
+        margin = DEFAULT_MARGINS.get(loss_name, 0.2)
+    if not (isinstance(margin, int | float) and margin >= 0):
+        raise ValueError(f"margin must be a non-negative number or None; got {margin!r}")
+    return float(margin)
+
+
+def _pairs(batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices ``(i, j)`` of every pair ``i < j`` of a batch."""
+    return np.triu_indices(batch, k=1)
+
+
+def _empty_history() -> dict[str, list[float]]:
+    return {key: [] for key in HISTORY_KEYS}
+
+
+def torch_mlp(in_features: int = 64, hidden: int = 128, out_features: int = 32):
+    """``Linear -> ReLU -> Linear``, output L2-normalized: a ``torch.nn.Module``.
+
+    Build it after ``seed_everything`` for reproducible initial weights.
+    """
+    import torch
+
+    from tripletlab import torch as tl
+
+    class MLP(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Sequential(
+                torch.nn.Linear(in_features, hidden),
+                torch.nn.ReLU(),
+                torch.nn.Linear(hidden, out_features),
+            )
+
+        def forward(self, x):
+            return tl.l2_normalize(self.body(x))
+
+    return MLP()
+
+
+def keras_mlp(in_features: int = 64, hidden: int = 128, out_features: int = 32):
+    """The same MLP as ``torch_mlp`` as a ``keras.Sequential`` (``UnitNormalization`` last).
+
+    Keras initializes ``Dense`` with Glorot-uniform, PyTorch ``Linear`` with a scaled
+    uniform: the two start from different (equally random) weights.
+    """
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input((in_features,)),
+            keras.layers.Dense(hidden, activation="relu"),
+            keras.layers.Dense(out_features),
+            keras.layers.UnitNormalization(),
+        ]
+    )
+
+
+def _progress(iterable, progress: bool, total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, disable=not progress, leave=False)
+
+
+def train_torch(
+    model,
+    loss_name: str,
+    x_train,
+    y_train,
+    x_val,
+    y_val,
+    epochs: int,
+    p: int,
+    k: int,
+    lr: float,
+    seed: int,
+    margin: float | None = None,
+    progress: bool = True,
+) -> dict[str, list[float]]:
+    """Train ``model`` (a ``torch.nn.Module``, embeddings out) with Adam on P x K batches.
+
+    Each epoch draws ``len(x_train) // (p * k)`` batches from ``PKSampler(y_train, p, k,
+    seed)``; each batch's loss is the ``tripletlab.torch`` loss named ``loss_name``:
+    ``batch_all`` (``batch_all_triplet_loss``, whose fraction is recorded),
+    ``batch_hard``, ``batch_hard_soft`` (``soft=True``), ``batch_semihard``, or
+    ``contrastive`` (``contrastive_loss`` on all ``B (B - 1) / 2`` pairs ``i < j`` of the
+    batch, ``same`` from the labels). ``margin=None``: the loss function's default.
+    ``seed_everything(seed)`` is called first; ``model`` stays on its device (the data
+    are moved to it). ``progress`` shows a ``tqdm.auto`` bar over the epochs (a widget in
+    a notebook, text on stderr elsewhere). Returns the history described in the module
+    docstring; ``model`` is left in eval mode.
+    """
+    import torch
+
+    from tripletlab import torch as tl
+
+    margin = _check(loss_name, epochs, p, k, lr, margin)
+    sampler = PKSampler(np.asarray(y_train), p, k, seed=seed)  # validates p, k, seed
+    seed_everything(seed)
+    device = next(model.parameters()).device
+    x = torch.as_tensor(np.asarray(x_train), dtype=torch.float32, device=device)
+    y = torch.as_tensor(np.asarray(y_train), device=device)
+    xv = torch.as_tensor(np.asarray(x_val), dtype=torch.float32, device=device)
+    first, second = (torch.as_tensor(i, device=device) for i in _pairs(p * k))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def batch_loss(emb, labels):
+        if loss_name == "batch_all":
+            return tl.batch_all_triplet_loss(emb, labels, margin)
+        if loss_name == "batch_semihard":
+            return tl.batch_semihard_triplet_loss(emb, labels, margin), None
+        if loss_name == "contrastive":
+            same = labels[first] == labels[second]
+            return tl.contrastive_loss(emb[first], emb[second], same, margin), None
+        soft = loss_name == "batch_hard_soft"
+        return tl.batch_hard_triplet_loss(emb, labels, margin, soft=soft), None
+
+    history = _empty_history()
+    for _ in _progress(range(epochs), progress, epochs, f"{loss_name} (torch)"):
+        model.train()
+        losses, fractions = [], []
+        for batch in sampler:
+            index = torch.as_tensor(batch, device=device)
+            loss, fraction = batch_loss(model(x[index]), y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            fractions.append(math.nan if fraction is None else fraction.item())
+        model.eval()
+        with torch.no_grad():
+            embeddings = model(xv).cpu().numpy()
+        history["loss"].append(float(np.mean(losses)))
+        history["fraction_positive"].append(float(np.mean(fractions)))
+        for key, value in retrieval_metrics(embeddings, np.asarray(y_val)).items():
+            history[key].append(value)
+    return history
+
+
+def _keras_loss(loss_name: str, margin: float, batch: int):
+    """A Keras loss ``(y_true, y_pred) -> scalar`` from a ``tripletlab.tensorflow`` loss.
+
+    Keras hands ``y_true`` over as float and possibly shaped ``(B, 1)``: it is cast to
+    int32 and flattened to the labels ``(B,)``.
+    """
+    import tensorflow as tf
+
+    from tripletlab import tensorflow as tl
+
+    first, second = (tf.constant(i, tf.int32) for i in _pairs(batch))
+
+    def loss(y_true, y_pred):
+        labels = tf.reshape(tf.cast(y_true, tf.int32), [-1])
+        if loss_name == "batch_all":
+            return tl.batch_all_triplet_loss(y_pred, labels, margin)[0]
+        if loss_name == "batch_semihard":
+            return tl.batch_semihard_triplet_loss(y_pred, labels, margin)
+        if loss_name == "contrastive":
+            same = tf.cast(tf.gather(labels, first) == tf.gather(labels, second), y_pred.dtype)
+            x1, x2 = tf.gather(y_pred, first), tf.gather(y_pred, second)
+            return tl.contrastive_loss(x1, x2, same, margin)
+        soft = loss_name == "batch_hard_soft"
+        return tl.batch_hard_triplet_loss(y_pred, labels, margin, soft=soft)
+
+    loss.__name__ = loss_name
+    return loss
+
+
+def train_keras(
+    model,
+    loss_name: str,
+    x_train,
+    y_train,
+    x_val,
+    y_val,
+    epochs: int,
+    p: int,
+    k: int,
+    lr: float,
+    seed: int,
+    margin: float | None = None,
+    progress: bool = True,
+) -> dict[str, list[float]]:
+    """``train_torch`` for a Keras model: ``compile`` with a ``tripletlab.tensorflow``
+    loss and Adam, then ``model.fit`` on the P x K batches.
+
+    The batches are ``PKSampler(y_train, p, k, seed).tf_dataset(x_train, y_train)``
+    (a new epoch of batches per pass), fitted with ``shuffle=False`` (the batches are
+    already drawn) and ``jit_compile=False``; ``seed_everything(seed)`` and
+    ``keras.utils.set_random_seed(seed)`` are called first. A callback computes the
+    retrieval metrics of ``x_val`` after each epoch. ``loss`` is Keras' epoch mean of
+    the batch losses; ``fraction_positive`` is NaN (see the module docstring).
+    ``progress`` shows a ``tqdm.auto`` bar over the epochs.
+    """
+    import keras
+
+    margin = _check(loss_name, epochs, p, k, lr, margin)
+    sampler = PKSampler(np.asarray(y_train), p, k, seed=seed)
+    seed_everything(seed)
+    keras.utils.set_random_seed(seed)
+    x_val, y_val = np.asarray(x_val, dtype=np.float32), np.asarray(y_val)
+    dataset = sampler.tf_dataset(np.asarray(x_train, np.float32), np.asarray(y_train))
+    history = _empty_history()
+    bar = _progress(None, progress, epochs, f"{loss_name} (keras)")
+
+    class Metrics(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            embeddings = np.asarray(self.model(x_val, training=False))
+            history["loss"].append(float(logs["loss"]))
+            history["fraction_positive"].append(math.nan)
+            for key, value in retrieval_metrics(embeddings, y_val).items():
+                history[key].append(value)
+            bar.update(1)
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=lr),
+        loss=_keras_loss(loss_name, margin, p * k),
+        jit_compile=False,
+    )
+    try:
+        model.fit(dataset, epochs=epochs, shuffle=False, verbose=0, callbacks=[Metrics()])
+    finally:
+        bar.close()
+    return history
