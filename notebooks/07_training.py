@@ -61,7 +61,7 @@ print("TensorFlow", tf.__version__.split(".")[0], "/ Keras", keras.__version__.s
 #
 # Classes 0 to 6 train, 7 to 9 test. A quarter of the images of 0 to 6 are also held
 # out (a fixed random choice), to see how the network does on the classes it trained
-# on, with images it has not seen; notebook 04 uses the same split.
+# on, with images it has not seen. Notebook 04 splits the classes the same way.
 
 # %%
 digits = load_digits()
