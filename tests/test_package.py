@@ -42,6 +42,14 @@ def test_every_backend_exposes_the_same_names_and_signatures(name):
     module = load(name)
     extra = () if name == "numpy" else tripletlab.FRAMEWORK_NAMES
     assert tuple(module.__all__) == tripletlab.PUBLIC_NAMES + extra
+    defined = {
+        key
+        for key, value in vars(module).items()
+        if not key.startswith("_")
+        and (inspect.isfunction(value) or inspect.isclass(value))
+        and value.__module__ == module.__name__
+    }
+    assert defined == set(module.__all__), "a public name that is not in every backend"
     for public in tripletlab.PUBLIC_NAMES:
         assert inspect.signature(getattr(module, public)) == inspect.signature(
             getattr(reference, public)

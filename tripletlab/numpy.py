@@ -13,26 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tripletlab import _checks
+from tripletlab import PUBLIC_NAMES, _checks
 from tripletlab._checks import COSINE_EPS
 
-__all__ = [
-    "l2_normalize",
-    "cosine_similarity",
-    "cosine_distance",
-    "similarity_matrix",
-    "pairwise_distances",
-    "triplet_loss",
-    "mean_negative",
-    "closest_negative",
-    "modified_triplet_loss",
-    "contrastive_loss",
-    "positive_mask",
-    "negative_mask",
-    "batch_all_triplet_loss",
-    "batch_hard_triplet_loss",
-    "batch_semihard_triplet_loss",
-]
+__all__ = list(PUBLIC_NAMES)  # the same names in every backend
 
 
 # --------------------------------------------------------------------------- checks

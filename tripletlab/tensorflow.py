@@ -21,27 +21,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tripletlab import _checks
+from tripletlab import FRAMEWORK_NAMES, PUBLIC_NAMES, _checks
 from tripletlab._checks import COSINE_EPS
 
-__all__ = [
-    "l2_normalize",
-    "cosine_similarity",
-    "cosine_distance",
-    "similarity_matrix",
-    "pairwise_distances",
-    "triplet_loss",
-    "mean_negative",
-    "closest_negative",
-    "modified_triplet_loss",
-    "contrastive_loss",
-    "positive_mask",
-    "negative_mask",
-    "batch_all_triplet_loss",
-    "batch_hard_triplet_loss",
-    "batch_semihard_triplet_loss",
-    "SiameseHead",
-]
+__all__ = list(PUBLIC_NAMES + FRAMEWORK_NAMES)  # the same names in every backend
 
 _HALF = (tf.float16, tf.bfloat16)
 _EXPONENT_BITS = {tf.float32: (tf.int32, 0x7F800000), tf.float64: (tf.int64, 0x7FF0000000000000)}
