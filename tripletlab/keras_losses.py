@@ -1,0 +1,207 @@
+"""The ``tripletlab.tensorflow`` losses as ``keras.losses.Loss`` objects (Keras 3).
+
+For ``model.compile(loss=...)`` and ``model.fit``: each class stores its
+hyperparameters (validated when it is built) and calls the function of the same name in
+``tripletlab.tensorflow`` in ``call``, so values, gradients and edge cases are those of
+the functions (no second copy of any formula). Every class is registered with
+``keras.saving.register_keras_serializable(package="tripletlab")`` and has
+``get_config``: a ``.keras`` model compiled with one of them reloads with
+``keras.models.load_model`` once this module is imported.
+
+What Keras passes as ``(y_true, y_pred)``:
+
+===========================  =============================  ===============================
+class                        y_true                         y_pred
+===========================  =============================  ===============================
+``BatchAllTripletLoss``      class ids ``(B,)`` or          embeddings ``(B, D)``
+``BatchHardTripletLoss``     ``(B, 1)``
+``BatchSemiHardTripletLoss``
+``TripletLoss``              ignored (Keras needs one:      ``(B, 3, D)``: anchor, positive,
+                             zeros will do)                 negative stacked on axis 1
+``ContrastiveLoss``          ``same`` ``(B,)`` or           ``(B, 2, D)``: the two sides
+                             ``(B, 1)``, 1 for the same
+                             class
+``ModifiedTripletLoss``      ignored                        ``(B, 2, D)``: anchor and
+                                                            positive; the scores are their
+                                                            ``similarity_matrix``
+===========================  =============================  ===============================
+
+Keras converts ``y_true`` to the loss dtype (float32) before ``call``: the labels are
+cast back to int32 and flattened, so class ids must be below ``2**24`` to survive the
+round trip.
+
+Reduction: the mining losses are one number per batch (the mean over the valid
+anchors, pairs or triplets, as in the functions); ``sample_weight`` has no meaning for
+them and raises a ``ValueError``. ``TripletLoss``, ``ContrastiveLoss`` and
+``ModifiedTripletLoss`` return one loss per row and let Keras reduce them (with
+``sample_weight`` when given): the Keras ``reduction`` defaults to the function's own
+(``"sum_over_batch_size"``, the mean, for the first two; ``"sum"`` for the modified
+triplet loss).
+
+Mixed precision: the loss dtype stays float32 under a ``mixed_float16`` or
+``mixed_bfloat16`` policy (Keras' default for losses), so float16 embeddings are cast
+to float32 before the loss and the loss is float32, as Keras' ``LossScaleOptimizer``
+expects. Everything works in ``tf.function`` and with ``jit_compile=True``.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tripletlab import _checks
+from tripletlab import tensorflow as tl
+
+__all__ = [
+    "BatchAllTripletLoss",
+    "BatchHardTripletLoss",
+    "BatchSemiHardTripletLoss",
+    "TripletLoss",
+    "ContrastiveLoss",
+    "ModifiedTripletLoss",
+]
+
+_register = keras.saving.register_keras_serializable(package="tripletlab")
+
+
+def _labels(y_true) -> tf.Tensor:
+    """Keras' float ``(B,)`` or ``(B, 1)`` labels as int32 ``(B,)``."""
+    return tf.reshape(tf.cast(y_true, tf.int32), [-1])
+
+
+def _stacked(y_pred, parts: int) -> list[tf.Tensor]:
+    """``(B, parts, D)`` -> ``parts`` tensors ``(B, D)``; a ValueError for another shape."""
+    shape = tuple(y_pred.shape)
+    if len(shape) != 3 or shape[1] != parts:
+        raise ValueError(
+            f"y_pred must have shape (B, {parts}, D) (the inputs stacked on axis 1); "
+            f"got {_checks.shape_str(shape)}"
+        )
+    return tf.unstack(y_pred, num=parts, axis=1)
+
+
+class _Loss(keras.losses.Loss):
+    """Hyperparameters named in ``_config`` go into ``get_config``."""
+
+    _config: tuple[str, ...] = ()
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({name: getattr(self, name) for name in self._config})
+        return config
+
+
+class _MiningLoss(_Loss):
+    _config = ("margin", "metric")
+    _function = None
+
+    def __init__(self, margin=0.2, metric="euclidean", name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.margin = _checks.check_margin(margin)
+        self.metric = _checks.check_metric(metric)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            raise ValueError(
+                f"sample_weight is not supported by {type(self).__name__}: a mining loss is "
+                "one number per batch; got a sample_weight"
+            )
+        return super().__call__(y_true, y_pred)
+
+
+@_register
+class BatchAllTripletLoss(_MiningLoss):
+    """``tripletlab.tensorflow.batch_all_triplet_loss``: ``y_true`` labels, ``y_pred``
+    embeddings. Returns the loss only (a Keras loss is one tensor); call the function
+    on the embeddings to log the fraction of positive triplets."""
+
+    def __init__(self, margin=0.2, metric="euclidean", name="batch_all_triplet_loss", **kwargs):
+        super().__init__(margin, metric, name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        return tl.batch_all_triplet_loss(y_pred, _labels(y_true), self.margin, self.metric)[0]
+
+
+@_register
+class BatchHardTripletLoss(_MiningLoss):
+    """``tripletlab.tensorflow.batch_hard_triplet_loss``: ``y_true`` labels, ``y_pred``
+    embeddings; ``soft=True`` for the soft margin."""
+
+    _config = ("margin", "metric", "soft")
+
+    def __init__(
+        self, margin=0.2, metric="euclidean", soft=False, name="batch_hard_triplet_loss", **kwargs
+    ):
+        super().__init__(margin, metric, name=name, **kwargs)
+        self.soft = bool(soft)
+
+    def call(self, y_true, y_pred):
+        return tl.batch_hard_triplet_loss(
+            y_pred, _labels(y_true), self.margin, self.metric, soft=self.soft
+        )
+
+
+@_register
+class BatchSemiHardTripletLoss(_MiningLoss):
+    """``tripletlab.tensorflow.batch_semihard_triplet_loss``: ``y_true`` labels, ``y_pred``
+    embeddings."""
+
+    def __init__(
+        self, margin=0.2, metric="euclidean", name="batch_semihard_triplet_loss", **kwargs
+    ):
+        super().__init__(margin, metric, name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        return tl.batch_semihard_triplet_loss(y_pred, _labels(y_true), self.margin, self.metric)
+
+
+@_register
+class TripletLoss(_Loss):
+    """``tripletlab.tensorflow.triplet_loss`` per row: ``y_pred`` is ``(B, 3, D)``
+    (anchor, positive, negative), ``y_true`` is ignored."""
+
+    _config = ("margin", "metric")
+
+    def __init__(self, margin=0.2, metric="sqeuclidean", name="triplet_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.margin = _checks.check_margin(margin)
+        self.metric = _checks.check_metric(metric)
+
+    def call(self, y_true, y_pred):
+        anchor, positive, negative = _stacked(y_pred, 3)
+        return tl.triplet_loss(anchor, positive, negative, self.margin, self.metric, "none")
+
+
+@_register
+class ContrastiveLoss(_Loss):
+    """``tripletlab.tensorflow.contrastive_loss`` per pair: ``y_true`` is ``same`` (1 for
+    the same class), ``y_pred`` is ``(B, 2, D)``."""
+
+    _config = ("margin",)
+
+    def __init__(self, margin=1.0, name="contrastive_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.margin = _checks.check_margin(margin)
+
+    def call(self, y_true, y_pred):
+        x1, x2 = _stacked(y_pred, 2)
+        same = tf.reshape(y_true, [-1])
+        return tl.contrastive_loss(x1, x2, same, self.margin, "none")
+
+
+@_register
+class ModifiedTripletLoss(_Loss):
+    """``tripletlab.tensorflow.modified_triplet_loss`` per row of
+    ``similarity_matrix(anchor, positive)``: ``y_pred`` is ``(B, 2, D)``, ``y_true`` is
+    ignored; reduced by ``"sum"`` by default, as the function."""
+
+    _config = ("margin",)
+
+    def __init__(self, margin=0.25, name="modified_triplet_loss", reduction="sum", **kwargs):
+        super().__init__(name=name, reduction=reduction, **kwargs)
+        self.margin = _checks.check_margin(margin)
+
+    def call(self, y_true, y_pred):
+        anchor, positive = _stacked(y_pred, 2)
+        scores = tl.similarity_matrix(anchor, positive)
+        return tl.modified_triplet_loss(scores, self.margin, "none")

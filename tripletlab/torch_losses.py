@@ -1,0 +1,179 @@
+"""The ``tripletlab.torch`` losses as ``torch.nn.Module`` objects, for training loops.
+
+Each class stores its hyperparameters (validated when it is built, so a bad margin or
+metric fails at construction, not at the first batch) and calls the function of the
+same name in ``tripletlab.torch`` in ``forward``: there is no second copy of any
+formula, and values, gradients, dtypes and edge cases are those of the functions.
+
+===========================  ================================  =================================
+class                        forward(...)                      wraps ``tripletlab.torch.``
+===========================  ================================  =================================
+``BatchAllTripletLoss``      ``(embeddings, labels)``          ``batch_all_triplet_loss``
+``BatchHardTripletLoss``     ``(embeddings, labels)``          ``batch_hard_triplet_loss``
+``BatchSemiHardTripletLoss`` ``(embeddings, labels)``          ``batch_semihard_triplet_loss``
+``TripletLoss``              ``(anchor, positive, negative)``  ``triplet_loss``
+``ContrastiveLoss``          ``(x1, x2, same)``                ``contrastive_loss``
+``ModifiedTripletLoss``      ``(scores)``                      ``modified_triplet_loss``
+===========================  ================================  =================================
+
+``BatchAllTripletLoss`` returns the loss only and keeps the fraction of valid triplets
+with a positive loss in ``self.fraction_positive`` (a detached 0-d tensor, ``None``
+before the first call) for logging.
+
+Mixed precision: under ``torch.autocast`` the losses run with autocast disabled, so the
+distance matrix (a matrix product, which autocast would run in float16/bfloat16) is
+computed in float32 and the mining picks are those of float32; the result has the dtype
+of the embeddings, as for explicit half inputs. All of it works under ``torch.compile``
+(``fullgraph=True`` too). Importing this module loads PyTorch only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from tripletlab import _checks
+from tripletlab import torch as tl
+
+__all__ = [
+    "BatchAllTripletLoss",
+    "BatchHardTripletLoss",
+    "BatchSemiHardTripletLoss",
+    "TripletLoss",
+    "ContrastiveLoss",
+    "ModifiedTripletLoss",
+]
+
+
+def _full_precision(x):
+    """A context that turns autocast off on ``x``'s device while a loss runs.
+
+    The inputs keep their dtype: the functions compute float16/bfloat16 in float32 and
+    cast the result back, so the loss of autocast embeddings is the float32 loss of the
+    same (rounded) embeddings, in their dtype.
+    """
+    if isinstance(x, torch.Tensor) and torch.is_autocast_enabled(x.device.type):
+        return torch.autocast(device_type=x.device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
+class _Loss(torch.nn.Module):
+    """Shared ``__repr__`` from the hyperparameters in ``_config``."""
+
+    _config: tuple[str, ...] = ()
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{name}={getattr(self, name)!r}" for name in self._config)
+
+
+class _MiningLoss(_Loss):
+    _config = ("margin", "metric")
+
+    def __init__(self, margin: float = 0.2, metric: str = "euclidean"):
+        super().__init__()
+        self.margin = _checks.check_margin(margin)
+        _checks.check_metric(metric)
+        self.metric = metric
+
+
+class BatchAllTripletLoss(_MiningLoss):
+    """``tripletlab.torch.batch_all_triplet_loss`` as a module: ``(embeddings, labels) -> loss``.
+
+    After each call, ``fraction_positive`` holds the batch's fraction of valid triplets
+    with a positive loss (a detached 0-d tensor; ``.item()`` it to log).
+    """
+
+    def __init__(self, margin: float = 0.2, metric: str = "euclidean"):
+        super().__init__(margin, metric)
+        self.fraction_positive: torch.Tensor | None = None
+
+    def forward(self, embeddings, labels):
+        with _full_precision(embeddings):
+            loss, fraction = tl.batch_all_triplet_loss(
+                embeddings, labels, self.margin, self.metric
+            )
+        self.fraction_positive = fraction.detach()
+        return loss
+
+
+class BatchHardTripletLoss(_MiningLoss):
+    """``tripletlab.torch.batch_hard_triplet_loss`` as a module: ``(embeddings, labels) -> loss``.
+
+    ``soft=True`` is the soft margin ``softplus(d_ap - d_an)`` (the margin is then unused).
+    """
+
+    _config = ("margin", "metric", "soft")
+
+    def __init__(self, margin: float = 0.2, metric: str = "euclidean", soft: bool = False):
+        super().__init__(margin, metric)
+        self.soft = bool(soft)
+
+    def forward(self, embeddings, labels):
+        with _full_precision(embeddings):
+            return tl.batch_hard_triplet_loss(
+                embeddings, labels, self.margin, self.metric, soft=self.soft
+            )
+
+
+class BatchSemiHardTripletLoss(_MiningLoss):
+    """``tripletlab.torch.batch_semihard_triplet_loss`` as a module:
+    ``(embeddings, labels) -> loss``."""
+
+    def forward(self, embeddings, labels):
+        with _full_precision(embeddings):
+            return tl.batch_semihard_triplet_loss(embeddings, labels, self.margin, self.metric)
+
+
+class TripletLoss(_Loss):
+    """``tripletlab.torch.triplet_loss`` as a module: ``(anchor, positive, negative) -> loss``."""
+
+    _config = ("margin", "metric", "reduction")
+
+    def __init__(self, margin: float = 0.2, metric: str = "sqeuclidean", reduction: str = "mean"):
+        super().__init__()
+        self.margin = _checks.check_margin(margin)
+        _checks.check_metric(metric)
+        _checks.check_reduction(reduction)
+        self.metric, self.reduction = metric, reduction
+
+    def forward(self, anchor, positive, negative):
+        with _full_precision(anchor):
+            return tl.triplet_loss(
+                anchor, positive, negative, self.margin, self.metric, self.reduction
+            )
+
+
+class ContrastiveLoss(_Loss):
+    """``tripletlab.torch.contrastive_loss`` as a module: ``(x1, x2, same) -> loss``,
+    ``same`` 1 (or True) for a pair of the same class."""
+
+    _config = ("margin", "reduction")
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean"):
+        super().__init__()
+        self.margin = _checks.check_margin(margin)
+        _checks.check_reduction(reduction)
+        self.reduction = reduction
+
+    def forward(self, x1, x2, same):
+        with _full_precision(x1):
+            return tl.contrastive_loss(x1, x2, same, self.margin, self.reduction)
+
+
+class ModifiedTripletLoss(_Loss):
+    """``tripletlab.torch.modified_triplet_loss`` as a module: ``(scores) -> loss``, on a
+    ``(B, B)`` similarity matrix whose diagonal holds the positives (for example
+    ``tripletlab.torch.similarity_matrix(anchors, positives)``)."""
+
+    _config = ("margin", "reduction")
+
+    def __init__(self, margin: float = 0.25, reduction: str = "sum"):
+        super().__init__()
+        self.margin = _checks.check_margin(margin)
+        _checks.check_reduction(reduction)
+        self.reduction = reduction
+
+    def forward(self, scores):
+        with _full_precision(scores):
+            return tl.modified_triplet_loss(scores, self.margin, self.reduction)
