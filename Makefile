@@ -40,9 +40,10 @@ nbval: setup
 	    --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider \
 	    $(NOTEBOOKS:.py=.ipynb)
 
-## notes: execute every notebook in a fresh kernel, write HTML pages to build/notes/
+## notes: the lecture-notes site in build/notes/ from the committed outputs;
+## EXECUTE=1 re-executes every notebook in a fresh kernel first
 notes: setup
-	$(BIN)/python tools/build_notes.py --out build/notes $(NOTEBOOKS)
+	$(BIN)/python tools/build_notes.py --out build/notes $(if $(EXECUTE),--execute) $(NOTEBOOKS)
 
 ## lab: JupyterLab on 127.0.0.1, on the notebooks folder (token auth stays on)
 lab: setup

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tools")]
 
 import backends  # noqa: E402
+import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 # Importing torch before TensorFlow avoids a known clash of their OpenMP runtimes. On a
@@ -36,3 +37,14 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """The real lecture notes (tools/build_notes.py), built once from the committed outputs."""
+    import build_notes
+
+    sources = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    out = tmp_path_factory.mktemp("site") / "notes"
+    assert build_notes.main(["--out", str(out), *map(str, sources)]) == 0
+    return out

@@ -151,14 +151,14 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
 
     Shapes: ``x (B, D), y (M, D) -> (B, M)``; ``y=None`` means ``y = x``.
 
-    ==============  ============================================
-    ``metric``      ``D[i, j]``
-    ==============  ============================================
-    ``euclidean``   ``||x_i - y_j||``
-    ``sqeuclidean`` ``||x_i - y_j||^2``
-    ``cosine``      ``1 - cos(x_i, y_j)``, in [0, 2]
-    ``l1``          ``sum_k |x_ik - y_jk|``
-    ==============  ============================================
+    ===============  ============================================
+    ``metric``       ``D[i, j]``
+    ===============  ============================================
+    ``euclidean``    ``||x_i - y_j||``
+    ``sqeuclidean``  ``||x_i - y_j||^2``
+    ``cosine``       ``1 - cos(x_i, y_j)``, in [0, 2]
+    ``l1``           ``sum_k |x_ik - y_jk|``
+    ===============  ============================================
 
     The L2 metrics use the Gram form ``|x|^2 + |y|^2 - 2 x . y`` with the squared norms
     read from the Gram diagonal when ``y is None``, so that two identical rows are at
