@@ -168,6 +168,9 @@ def test_chapters_typeset_their_math_and_load_their_figures(server, browser):
     # every chapter but the set-up one derives something in LaTeX; most draw figures
     assert all(r["equations"] > 0 for c, r in reports.items() if not c.startswith("00"))
     assert reports["01_cosine_from_l2"]["equations"] > 20
+    browser.open(f"{server}/api.html")  # the formulas in the docstrings render too
+    browser.evaluate(WAIT_FOR_MATHJAX)
+    assert browser.evaluate(PAGE_REPORT)["equations"] >= 4
     assert sum(r["images"] > 0 for r in reports.values()) >= 5
 
 

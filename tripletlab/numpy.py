@@ -61,9 +61,9 @@ def _pair_of_matrices(x, y):
 
 
 def l2_normalize(x, eps: float = 1e-12):
-    """Scale each row (last axis) to unit L2 norm.
+    r"""Scale each row (last axis) to unit L2 norm.
 
-    ``u = x / ||x||`` over the last axis. Shapes: ``(..., D) -> (..., D)``.
+    :math:`u = x / \lVert x \rVert` over the last axis. Shapes: ``(..., D) -> (..., D)``.
 
     A row whose norm is at most ``eps`` is returned as zeros, with a zero gradient in
     the framework backends (not the ``1/eps``-sized gradient of ``x / max(||x||, eps)``).
@@ -83,11 +83,11 @@ def l2_normalize(x, eps: float = 1e-12):
 
 
 def cosine_similarity(a, b, eps: float = COSINE_EPS):
-    """Cosine of the angle between rows of ``a`` and ``b`` (features on the last axis).
+    r"""Cosine of the angle between rows of ``a`` and ``b`` (features on the last axis).
 
-    ``cos(a, b) = a . b / (||a|| ||b||)``, computed as the dot product of the two
-    L2-normalized rows and clipped to [-1, 1]. Shapes: ``(..., D), (..., D) -> (...)``,
-    leading axes broadcast as in NumPy.
+    :math:`\cos(a, b) = a \cdot b / (\lVert a \rVert \lVert b \rVert)`, computed as the dot
+    product of the two L2-normalized rows and clipped to [-1, 1].
+    Shapes: ``(..., D), (..., D) -> (...)``, leading axes broadcast as in NumPy.
 
     A row whose norm is at most ``eps`` counts as a zero vector: its cosine with
     anything is 0 (as in PyTorch), and the framework backends give it a zero gradient.
@@ -217,10 +217,10 @@ def _row_distances(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
 def triplet_loss(
     anchor, positive, negative, margin: float = 0.2, metric: str = "sqeuclidean", reduction="mean"
 ):
-    """The triplet loss of explicit (anchor, positive, negative) rows.
+    r"""The triplet loss of explicit (anchor, positive, negative) rows.
 
-    ``L_i = max(d(a_i, p_i) - d(a_i, n_i) + margin, 0)``, with ``d`` any metric of
-    ``pairwise_distances`` (``sqeuclidean`` by default, as in FaceNet). Shapes: three
+    :math:`L_i = \max(d(a_i, p_i) - d(a_i, n_i) + m,\ 0)` with margin :math:`m` and ``d``
+    any metric of ``pairwise_distances`` (``sqeuclidean`` by default, as in FaceNet). Shapes: three
     ``(B, D)`` arrays -> ``(B,)`` with ``reduction="none"``, else a scalar (``mean``
     or ``sum`` over the B triplets; the mean of zero triplets is 0).
 
@@ -316,9 +316,10 @@ def modified_triplet_loss(scores, margin: float = 0.25, reduction: str = "sum"):
 
 
 def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean"):
-    """The contrastive loss of pairs of embeddings (Hadsell, Chopra and LeCun, 2006).
+    r"""The contrastive loss of pairs of embeddings (Hadsell, Chopra and LeCun, 2006).
 
-    ``L_i = 0.5 * same_i * D_i^2 + 0.5 * (1 - same_i) * max(0, margin - D_i)^2`` with
+    :math:`L_i = \tfrac12 s_i D_i^2 + \tfrac12 (1 - s_i) \max(0, m - D_i)^2` (``s = same``,
+    :math:`m` the margin) with
     ``D_i = ||x1_i - x2_i||`` (euclidean). Similar pairs are pulled together; dissimilar
     pairs are pushed apart until they are ``margin`` away, then left alone.
 
