@@ -1,110 +1,314 @@
-"""``make bench``: speed, as ratios against peers timed in the same run.
+"""``make bench``: online mining against its peers, timed in the same run.
 
-1. The distance core: ``tripletlab.torch.pairwise_distances`` against ``torch.cdist``
-   (forward + backward), ``tripletlab.numpy`` against ``scipy.spatial.distance.cdist``.
-2. Online mining, forward + backward on the CPU, D = 128, 8 samples per class, against
-   pytorch-metric-learning (PML): batch-all against ``TripletMarginLoss`` over all
-   triplets, batch-hard against ``BatchHardMiner`` + ``TripletMarginLoss``, semi-hard
-   against ``TripletMarginMiner("semihard")`` + ``TripletMarginLoss`` (PML's semi-hard
-   miner keeps every semi-hard triplet rather than one negative per pair: the nearest
-   thing it offers).
+Forward + backward, D = 128, 8 samples per class, on the GPU when there is one:
 
-A ratio below 1 means tripletlab is faster. Times are the best of several runs;
-compare ratios, not seconds, across machines. ``python tools/bench.py --quick`` runs
-the smaller sizes only.
+- tripletlab's batch-all, batch-hard and semi-hard, in PyTorch and TensorFlow;
+- pytorch-metric-learning (PML): ``TripletMarginLoss`` over all triplets (batch-all),
+  ``BatchHardMiner`` + ``TripletMarginLoss`` with a ``MeanReducer`` (batch-hard), and
+  ``TripletMarginMiner("semihard")`` + ``TripletMarginLoss`` (PML's semi-hard miner
+  keeps every semi-hard triplet, not one negative per pair as FaceNet's rule does:
+  timings only, not the same quantity);
+- the cube formulation of batch-all (a ``B x B x B`` tensor of hinges, in PyTorch);
+- one ``B x B`` Gram matrix product, forward + backward: the unit of the ratios.
+
+Each measurement runs in a fresh process, so that its peak memory (RSS on the CPU,
+``torch.cuda.max_memory_allocated`` on a GPU) is its own. A peer whose memory would
+exceed ``--max-gib`` is skipped, and the table says so. Where tripletlab and PML
+compute the same quantity (batch-all, batch-hard), their losses must agree; the CSV
+records it. Writes ``<out>/results.csv``, ``<out>/results.md`` and ``<out>/time_vs_B.png``.
+
+``python tools/bench.py --smoke --out DIR`` runs B = 64 in-process (the test suite's
+check that this script works).
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import json
 import os
+import platform
+import resource
+import subprocess
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import numpy as np
-import torch
-from scipy.spatial.distance import cdist
-
-from tripletlab import numpy as tl_np
-from tripletlab import torch as tl_torch
-from tripletlab.timing import best_time
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 FEATURES = 128
 PER_CLASS = 8
+MARGIN = 0.2
+SIZES = (256, 512, 1024, 2048, 4096, 8192, 16384)
+METHODS = (
+    "gram matmul",
+    "tl.torch batch-all",
+    "tl.torch batch-hard",
+    "tl.torch semi-hard",
+    "tl.tf batch-all",
+    "tl.tf batch-hard",
+    "tl.tf semi-hard",
+    "PML batch-all",
+    "PML batch-hard",
+    "PML semi-hard*",
+    "cube batch-all",
+)
+SAME_QUANTITY = {"tl.torch batch-all": "PML batch-all", "tl.torch batch-hard": "PML batch-hard"}
+PEER = {
+    "tl.torch batch-all": "PML batch-all",
+    "tl.torch batch-hard": "PML batch-hard",
+    "tl.torch semi-hard": "PML semi-hard*",
+}
 
 
-def forward_backward(loss_fn, x: torch.Tensor):
+def estimated_gib(method: str, size: int) -> float:
+    """A rough upper bound of a method's memory, to skip what cannot fit."""
+    triplets = size * (PER_CLASS - 1) * (size - PER_CLASS)
+    if method == "PML batch-all":
+        return triplets * 8 * 3 * 4 / 2**30  # int64 indices and float copies per triplet
+    if method == "PML semi-hard*":
+        return triplets * 8 * 3 * 2 / 2**30
+    if method == "cube batch-all":
+        return size**3 * 4 * 4 / 2**30  # a few float32 cubes
+    return size * size * 4 * 12 / 2**30  # a dozen B x B float32 matrices
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def torch_case(method: str, size: int):
+    """``(run, value)``: a forward + backward closure and a function giving the loss."""
+    import torch
+
+    from tripletlab import torch as tl
+    from tripletlab.device import try_gpu
+
+    device = try_gpu()
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(size, FEATURES, generator=generator).to(device).requires_grad_(True)
+    y = (torch.arange(size) // PER_CLASS).to(device)
+    if method == "gram matmul":
+        loss = lambda: (x @ x.T).sum()  # noqa: E731
+    elif method.startswith("tl.torch"):
+        kind = method.split()[-1]
+        loss = {
+            "batch-all": lambda: tl.batch_all_triplet_loss(x, y, MARGIN)[0],
+            "batch-hard": lambda: tl.batch_hard_triplet_loss(x, y, MARGIN),
+            "semi-hard": lambda: tl.batch_semihard_triplet_loss(x, y, MARGIN),
+        }[kind]
+    elif method == "cube batch-all":
+        loss = lambda: cube_batch_all(x, y)  # noqa: E731
+    else:
+        from pytorch_metric_learning import distances, losses, miners, reducers
+
+        lp = distances.LpDistance(normalize_embeddings=False, p=2, power=1)
+        if method == "PML batch-all":
+            pml = losses.TripletMarginLoss(MARGIN, distance=lp)
+            loss = lambda: pml(x, y)  # noqa: E731
+        elif method == "PML batch-hard":
+            pml = losses.TripletMarginLoss(MARGIN, distance=lp, reducer=reducers.MeanReducer())
+            miner = miners.BatchHardMiner(distance=lp)
+            loss = lambda: pml(x, y, miner(x, y))  # noqa: E731
+        else:
+            pml = losses.TripletMarginLoss(MARGIN, distance=lp)
+            miner = miners.TripletMarginMiner(MARGIN, distance=lp, type_of_triplets="semihard")
+            loss = lambda: pml(x, y, miner(x, y))  # noqa: E731
+
     def run():
         x.grad = None
-        loss_fn(x).backward()
+        loss().backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
-    return run
-
-
-def distances(sizes) -> None:
-    rng = np.random.default_rng(0)
-    threads = torch.get_num_threads()
-    print(f"\n# euclidean pairwise distances, D = {FEATURES}, torch threads {threads}")
-    print(
-        f"{'B':>6} {'tripletlab.torch':>17} {'torch.cdist':>12} {'ratio':>6}"
-        f" {'tripletlab.numpy':>17} {'scipy cdist':>12} {'ratio':>6}"
-    )
-    for size in sizes:
-        x = torch.randn(size, FEATURES, requires_grad=True)
-        ours = best_time(forward_backward(lambda z: tl_torch.pairwise_distances(z).sum(), x))
-        peer = best_time(forward_backward(lambda z: torch.cdist(z, z).sum(), x))
-        x_np = rng.normal(size=(size, FEATURES))
-        ours_np = best_time(lambda a=x_np: tl_np.pairwise_distances(a), repeats=3)
-        peer_np = best_time(lambda a=x_np: cdist(a, a), repeats=3)
-        print(
-            f"{size:>6} {ours * 1e3:>14.1f} ms {peer * 1e3:>9.1f} ms {ours / peer:>6.2f}"
-            f" {ours_np * 1e3:>14.1f} ms {peer_np * 1e3:>9.1f} ms {ours_np / peer_np:>6.2f}"
-        )
+    return run, lambda: float(loss().detach()), device
 
 
-def mining(sizes) -> None:
-    from pytorch_metric_learning import distances as pml_distances
-    from pytorch_metric_learning import losses, miners
+def cube_batch_all(x, y):
+    """Batch-all as most code writes it: every (a, p, n) hinge in one B x B x B tensor."""
+    import torch
 
-    lp = pml_distances.LpDistance(normalize_embeddings=False, p=2, power=1)
-    triplet = losses.TripletMarginLoss(margin=0.2, distance=lp)
-    hard_miner = miners.BatchHardMiner(distance=lp)
-    semihard_miner = miners.TripletMarginMiner(0.2, distance=lp, type_of_triplets="semihard")
-    pairs = {
-        "batch-all": (
-            lambda x, y: tl_torch.batch_all_triplet_loss(x, y)[0],
-            lambda x, y: triplet(x, y),
-        ),
-        "batch-hard": (
-            lambda x, y: tl_torch.batch_hard_triplet_loss(x, y),
-            lambda x, y: triplet(x, y, hard_miner(x, y)),
-        ),
-        "semi-hard": (
-            lambda x, y: tl_torch.batch_semihard_triplet_loss(x, y),
-            lambda x, y: triplet(x, y, semihard_miner(x, y)),
-        ),
-    }
-    print(f"\n# online mining, forward + backward, D = {FEATURES}, {PER_CLASS} per class")
-    print(f"{'B':>6} {'loss':<11} {'tripletlab':>12} {'PML':>12} {'ratio':>6}")
-    torch.manual_seed(0)
-    for size in sizes:
-        x = torch.randn(size, FEATURES, requires_grad=True)
-        y = torch.arange(size) // PER_CLASS
-        repeats = 3 if size <= 1024 else 1
-        for name, (ours_fn, peer_fn) in pairs.items():
-            ours = best_time(forward_backward(lambda z, f=ours_fn, y=y: f(z, y), x), repeats)
-            peer = best_time(forward_backward(lambda z, f=peer_fn, y=y: f(z, y), x), repeats)
-            print(
-                f"{size:>6} {name:<11} {ours * 1e3:>9.1f} ms {peer * 1e3:>9.1f} ms"
-                f" {ours / peer:>6.2f}"
+    from tripletlab import torch as tl
+
+    d = tl.pairwise_distances(x)
+    valid = tl.positive_mask(y)[:, :, None] & tl.negative_mask(y)[:, None, :]
+    hinge = torch.relu(d[:, :, None] - d[:, None, :] + MARGIN) * valid
+    n_positive = (hinge > 0).sum().clamp_min(1)
+    return hinge.sum() / n_positive
+
+
+def tf_case(method: str, size: int):
+    import tensorflow as tf
+
+    from tripletlab import tensorflow as tl
+
+    x = tf.Variable(tf.random.stateless_normal((size, FEATURES), seed=(0, 0)))
+    y = tf.range(size) // PER_CLASS
+    kind = method.split()[-1]
+    fn = {
+        "batch-all": lambda: tl.batch_all_triplet_loss(x, y, MARGIN)[0],
+        "batch-hard": lambda: tl.batch_hard_triplet_loss(x, y, MARGIN),
+        "semi-hard": lambda: tl.batch_semihard_triplet_loss(x, y, MARGIN),
+    }[kind]
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            value = fn()
+        return value, tape.gradient(value, x)
+
+    def run():
+        _, grad = step()
+        grad.numpy()  # wait for the result
+
+    return run, lambda: float(step()[0]), None
+
+
+def measure(method: str, size: int, repeats: int) -> dict:
+    """Time one method at one size, in this process."""
+    from tripletlab.timing import best_time
+
+    run, value, device = (tf_case if method.startswith("tl.tf") else torch_case)(method, size)
+    seconds = best_time(run, repeats=repeats, warmup=1)
+    if device is not None and device.type == "cuda":
+        import torch
+
+        peak_mib = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
+    return {"method": method, "B": size, "seconds": seconds, "peak_mib": peak_mib, "loss": value()}
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def run_all(sizes, methods, max_gib: float, in_process: bool) -> list[dict]:
+    from tqdm.auto import tqdm
+
+    rows = []
+    jobs = [(size, method) for size in sizes for method in methods]
+    for size, method in tqdm(jobs, desc="bench", unit="run"):
+        if estimated_gib(method, size) > max_gib:
+            rows.append({"method": method, "B": size, "skipped": f"needs > {max_gib:g} GiB"})
+            continue
+        repeats = 3 if size <= 2048 else 1
+        if in_process:
+            rows.append(measure(method, size, repeats))
+            continue
+        worker = [sys.executable, __file__, "--worker", method, str(size), str(repeats)]
+        done = subprocess.run(worker, capture_output=True, text=True)
+        if done.returncode != 0:
+            reason = (done.stderr.strip().splitlines() or ["failed"])[-1][:80]
+            rows.append({"method": method, "B": size, "skipped": reason})
+        else:
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return add_ratios(rows)
+
+
+def add_ratios(rows: list[dict]) -> list[dict]:
+    by_key = {(r["method"], r["B"]): r for r in rows}
+    for row in rows:
+        if "seconds" not in row:
+            continue
+        unit = by_key.get(("gram matmul", row["B"]), {})
+        if "seconds" in unit:
+            row["x_matmul"] = row["seconds"] / unit["seconds"]
+        peer = by_key.get((PEER.get(row["method"], ""), row["B"]), {})
+        if "seconds" in peer:
+            row["x_PML"] = row["seconds"] / peer["seconds"]
+        same = by_key.get((SAME_QUANTITY.get(row["method"], ""), row["B"]), {})
+        if "loss" in same:
+            row["agrees_with_PML"] = abs(row["loss"] - same["loss"]) <= 1e-4 * max(
+                1.0, abs(same["loss"])
             )
+    return rows
 
 
-def main(argv: list[str]) -> None:
-    quick = "--quick" in argv
-    distances((256, 1024) if quick else (256, 1024, 2048))
-    mining((256,) if quick else (256, 1024, 2048))
+def machine() -> str:
+    import torch
+
+    from tripletlab.device import try_gpu
+
+    device = try_gpu()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), {name}"
+    )
+
+
+def write_outputs(rows: list[dict], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    columns = ["method", "B", "seconds", "peak_mib", "loss", "x_matmul", "x_PML"]
+    columns += ["agrees_with_PML", "skipped"]
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [
+        f"Forward + backward, D = {FEATURES}, {PER_CLASS} per class, margin {MARGIN}; "
+        f"{machine()}. Time (peak memory, MiB); x matmul: ratio to one B x B Gram "
+        "product; x PML: ratio to PML's path for the same loss (* PML's semi-hard miner "
+        "keeps every semi-hard triplet: timings only).",
+        "",
+        "| method | B | time | peak MiB | x matmul | x PML | agrees with PML |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "skipped" in r and r["skipped"]:
+            lines.append(f"| {r['method']} | {r['B']} | skipped: {r['skipped']} | | | | |")
+            continue
+        cells = [
+            f"{r['seconds'] * 1e3:.1f} ms",
+            f"{r['peak_mib']:.0f}",
+            f"{r['x_matmul']:.1f}" if "x_matmul" in r else "",
+            f"{r['x_PML']:.3f}" if "x_PML" in r else "",
+            str(r.get("agrees_with_PML", "")),
+        ]
+        lines.append(f"| {r['method']} | {r['B']} | " + " | ".join(cells) + " |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    plot(rows, out / "time_vs_B.png")
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method in METHODS:
+        points = [(r["B"], r["seconds"]) for r in rows if r["method"] == method and "seconds" in r]
+        if points:
+            ax.loglog(*zip(*points, strict=True), marker="o", label=method)
+    ax.set(xlabel="batch size B", ylabel="seconds (forward + backward)")
+    ax.set_title(f"online mining, D = {FEATURES}, {PER_CLASS} per class")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--worker":
+        method, size, repeats = argv[1], int(argv[2]), int(argv[3])
+        print(json.dumps(measure(method, size, repeats)))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("build/bench"))
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--max-gib", type=float, default=12.0)
+    parser.add_argument("--smoke", action="store_true", help="B = 64, torch and PML, in-process")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        methods = [m for m in METHODS if not m.startswith("tl.tf")]
+        rows = run_all([64], methods, args.max_gib, in_process=True)
+    else:
+        sizes = [int(s) for s in args.sizes.split(",")]
+        rows = run_all(sizes, METHODS, args.max_gib, in_process=False)
+    write_outputs(rows, args.out)
+    print((args.out / "results.md").read_text())
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
