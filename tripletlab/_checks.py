@@ -111,7 +111,9 @@ def check_margin(margin: object) -> float:
     """Return ``margin`` as a float if it is a finite number >= 0, else raise."""
     if isinstance(margin, bool) or not isinstance(margin, int | float):
         raise ValueError(f"margin must be a number >= 0; got {margin!r}")
-    if not (math.isfinite(margin) and margin >= 0):
+    # comparisons, not math.isfinite: torch.compile(dynamic=True) traces the margin as a
+    # symbolic float, which math.isfinite cannot take (NaN fails both comparisons)
+    if not (0 <= margin < math.inf):
         raise ValueError(f"margin must be a finite number >= 0; got {margin!r}")
     return float(margin)
 
