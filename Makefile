@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test lint pytest pairs nbval notes lab sync bench clean
+.PHONY: setup test lint pytest pairs nbval notes lab sync bench learner clean
 
 setup: $(STAMP)
 
@@ -52,6 +52,10 @@ lab: setup
 ## sync: regenerate every .ipynb from its .py source and execute it in place
 sync: setup
 	$(BIN)/python tools/sync_notebooks.py $(NOTEBOOKS)
+
+## learner: learner copies in build/learner/, every solution cell replaced by a placeholder
+learner: setup
+	$(BIN)/python tools/make_learner.py --out build/learner $(NOTEBOOKS)
 
 ## bench: speed of the distance core, as ratios against peers measured in the same run
 bench: setup

@@ -328,3 +328,52 @@ plt.show()
 #   for unit-norm inputs.
 #
 # Next, notebook 02 computes cosine similarities for whole batches at once.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer and a cell that checks it, printing `pass`
+# or `not yet` with a hint. In the learner copy (`make learner`) the answer cells hold
+# a placeholder, `... # your code here`.
+
+# %%
+from tripletlab.exercises import check
+
+# %% [markdown]
+# **Exercise 1 (derive).** For unit vectors the identity reads
+# $\lVert a - p \rVert^2 = c\,\bigl(1 - \cos(a, p)\bigr)$. Derive $c$ from the boxed
+# identity and assign it to `unit_coefficient`.
+
+# %% tags=["solution"]
+# ||a|| = ||p|| = 1: the length term (1 - 1)^2 vanishes and 2 ||a|| ||p|| becomes 2.
+unit_coefficient = 2
+
+# %%
+check("01.unit_coefficient", unit_coefficient)
+
+# %% [markdown]
+# **Exercise 2 (convert).** A triplet loss on squared L2 distance of unit embeddings
+# uses the margin $0.3$. Which margin on cosine distance selects the same triplets?
+# Assign it to `cosine_margin`.
+
+# %% tags=["solution"]
+cosine_margin = 0.3 / unit_coefficient
+
+# %%
+check("01.margin", cosine_margin)
+
+# %% [markdown]
+# **Exercise 3 (predict, then check).** Three unit vectors have $\cos(a, p) = 0.9$ and
+# $\cos(a, n) = 0.6$. Is the triplet active (loss $> 0$) with the margin $0.4$ on
+# squared L2 distance? And with the same margin $0.4$ on cosine distance? Predict
+# first, then compute both losses and assign `active = (active_sq, active_cos)`.
+
+# %% tags=["solution"]
+cos_ap_ex, cos_an_ex, margin_ex = 0.9, 0.6, 0.4
+loss_sq_ex = max(2 * (1 - cos_ap_ex) - 2 * (1 - cos_an_ex) + margin_ex, 0.0)
+loss_cos_ex = max((1 - cos_ap_ex) - (1 - cos_an_ex) + margin_ex, 0.0)
+print(f"squared L2: {loss_sq_ex:.2f}, cosine: {loss_cos_ex:.2f}")
+active = (loss_sq_ex > 0, loss_cos_ex > 0)
+
+# %%
+check("01.active", active)

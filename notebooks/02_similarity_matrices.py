@@ -261,3 +261,54 @@ plt.show()
 # - The three backends agree: to $10^{-12}$ in float64, to $10^{-6}$ in float32.
 #
 # Next, notebook 03 builds triplet losses on top of these matrices.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer and a cell that checks it, printing `pass`
+# or `not yet` with a hint. In the learner copy (`make learner`) the answer cells hold
+# a placeholder, `... # your code here`.
+
+# %%
+from tripletlab.exercises import check
+
+# %% [markdown]
+# **Exercise 1 (implement).** Write `similarity(x, y)` for NumPy arrays `x` of shape
+# $(B, D)$ and `y` of shape $(M, D)$ that returns the $(B, M)$ matrix of cosine
+# similarities by normalize-then-dot, without `tl.similarity_matrix` (the check calls
+# it on batches of its own, with no zero rows).
+
+
+# %% tags=["solution"]
+def similarity(x, y):
+    """S[i, j] = cos(x_i, y_j): scale each row to unit length, then one matrix product."""
+    unit_x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    unit_y = y / np.linalg.norm(y, axis=1, keepdims=True)
+    return unit_x @ unit_y.T
+
+
+# %%
+check("02.similarity_matrix", similarity)
+
+# %% [markdown]
+# **Exercise 2 (predict, then check).** What is the cosine similarity of
+# $v = [2, -1, 5]$ with $-v$? Predict it, then check your prediction with
+# `tl.cosine_similarity` and assign the value to `cos_opposite`.
+
+# %% tags=["solution"]
+v_ex = np.array([2.0, -1.0, 5.0])
+cos_opposite = float(tl.cosine_similarity(v_ex, -v_ex))
+
+# %%
+check("02.opposite", cos_opposite)
+
+# %% [markdown]
+# **Exercise 3 (predict).** `x` holds 6 embeddings and `y` holds 3, each of dimension
+# 8. What is the shape of `tl.similarity_matrix(x, y)`? Assign it as a tuple to
+# `s_shape`.
+
+# %% tags=["solution"]
+s_shape = (6, 3)
+
+# %%
+check("02.shape", s_shape)
