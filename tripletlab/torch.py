@@ -140,17 +140,28 @@ def cosine_distance(a, b, eps: float = COSINE_EPS):
     return 1.0 - cosine_similarity(a, b, eps)
 
 
+def _matmul_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b.T`` in the computing dtype, also inside ``torch.autocast``.
+
+    Autocast would run the product in float16/bfloat16 even for float32 inputs: mining
+    picks would flip on near-ties and identical rows would no longer be at distance 0.
+    The matrix product is the only op here that autocast lowers.
+    """
+    with torch.autocast(a.device.type, enabled=False):
+        return a @ b.T
+
+
 def similarity_matrix(x, y=None):
     """``S[i, j] = cos(x_i, y_j)``, ``(B, D), (M, D) -> (B, M)``; see ``tripletlab.numpy``."""
     x, y, dtype = _pair_of_matrices(x, y)
     ux, _ = _normalize(x, COSINE_EPS)
     uy = ux if y is None else _normalize(y, COSINE_EPS)[0]
-    return (ux @ uy.T).clamp(-1.0, 1.0).to(dtype)
+    return _matmul_t(ux, uy).clamp(-1.0, 1.0).to(dtype)
 
 
 def _gram_squared_distances(x: torch.Tensor, y: torch.Tensor | None):
     """``(||x_i - y_j||^2, |x_i|^2, |y_j|^2)`` by the Gram form, clamped at 0."""
-    gram = x @ (x if y is None else y).T
+    gram = _matmul_t(x, x if y is None else y)
     x_sq = gram.diagonal() if y is None else (x * x).sum(dim=1)
     y_sq = x_sq if y is None else (y * y).sum(dim=1)
     return (x_sq[:, None] + y_sq[None, :] - 2.0 * gram).clamp_min(0.0), x_sq, y_sq
