@@ -20,16 +20,14 @@ class                        forward(...)                      wraps ``tripletla
 with a positive loss in ``self.fraction_positive`` (a detached 0-d tensor, ``None``
 before the first call) for logging.
 
-Mixed precision: under ``torch.autocast`` the losses run with autocast disabled, so the
-distance matrix (a matrix product, which autocast would run in float16/bfloat16) is
-computed in float32 and the mining picks are those of float32; the result has the dtype
-of the embeddings, as for explicit half inputs. All of it works under ``torch.compile``
-(``fullgraph=True`` too). Importing this module loads PyTorch only.
+Mixed precision: float16/bfloat16 embeddings are computed in float32 and the loss has
+their dtype; under ``torch.autocast`` the functions run their matrix products with
+autocast off, so the mining picks are those of float32 (see ``tripletlab.torch``). All
+of it works under ``torch.compile`` (``fullgraph=True`` too). Importing this module
+loads PyTorch only.
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import torch
 
@@ -44,18 +42,6 @@ __all__ = [
     "ContrastiveLoss",
     "ModifiedTripletLoss",
 ]
-
-
-def _full_precision(x):
-    """A context that turns autocast off on ``x``'s device while a loss runs.
-
-    The inputs keep their dtype: the functions compute float16/bfloat16 in float32 and
-    cast the result back, so the loss of autocast embeddings is the float32 loss of the
-    same (rounded) embeddings, in their dtype.
-    """
-    if isinstance(x, torch.Tensor) and torch.is_autocast_enabled(x.device.type):
-        return torch.autocast(device_type=x.device.type, enabled=False)
-    return contextlib.nullcontext()
 
 
 class _Loss(torch.nn.Module):
@@ -89,10 +75,7 @@ class BatchAllTripletLoss(_MiningLoss):
         self.fraction_positive: torch.Tensor | None = None
 
     def forward(self, embeddings, labels):
-        with _full_precision(embeddings):
-            loss, fraction = tl.batch_all_triplet_loss(
-                embeddings, labels, self.margin, self.metric
-            )
+        loss, fraction = tl.batch_all_triplet_loss(embeddings, labels, self.margin, self.metric)
         self.fraction_positive = fraction.detach()
         return loss
 
@@ -110,10 +93,9 @@ class BatchHardTripletLoss(_MiningLoss):
         self.soft = bool(soft)
 
     def forward(self, embeddings, labels):
-        with _full_precision(embeddings):
-            return tl.batch_hard_triplet_loss(
-                embeddings, labels, self.margin, self.metric, soft=self.soft
-            )
+        return tl.batch_hard_triplet_loss(
+            embeddings, labels, self.margin, self.metric, soft=self.soft
+        )
 
 
 class BatchSemiHardTripletLoss(_MiningLoss):
@@ -121,8 +103,7 @@ class BatchSemiHardTripletLoss(_MiningLoss):
     ``(embeddings, labels) -> loss``."""
 
     def forward(self, embeddings, labels):
-        with _full_precision(embeddings):
-            return tl.batch_semihard_triplet_loss(embeddings, labels, self.margin, self.metric)
+        return tl.batch_semihard_triplet_loss(embeddings, labels, self.margin, self.metric)
 
 
 class TripletLoss(_Loss):
@@ -138,10 +119,9 @@ class TripletLoss(_Loss):
         self.metric, self.reduction = metric, reduction
 
     def forward(self, anchor, positive, negative):
-        with _full_precision(anchor):
-            return tl.triplet_loss(
-                anchor, positive, negative, self.margin, self.metric, self.reduction
-            )
+        return tl.triplet_loss(
+            anchor, positive, negative, self.margin, self.metric, self.reduction
+        )
 
 
 class ContrastiveLoss(_Loss):
@@ -157,8 +137,7 @@ class ContrastiveLoss(_Loss):
         self.reduction = reduction
 
     def forward(self, x1, x2, same):
-        with _full_precision(x1):
-            return tl.contrastive_loss(x1, x2, same, self.margin, self.reduction)
+        return tl.contrastive_loss(x1, x2, same, self.margin, self.reduction)
 
 
 class ModifiedTripletLoss(_Loss):
@@ -175,5 +154,4 @@ class ModifiedTripletLoss(_Loss):
         self.reduction = reduction
 
     def forward(self, scores):
-        with _full_precision(scores):
-            return tl.modified_triplet_loss(scores, self.margin, self.reduction)
+        return tl.modified_triplet_loss(scores, self.margin, self.reduction)
