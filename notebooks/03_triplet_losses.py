@@ -480,3 +480,55 @@ assert max_error < 1e-12
 # - The NumPy, PyTorch and TensorFlow backends give the same numbers.
 #
 # Next, notebook 04 turns to losses on pairs: the contrastive loss and siamese networks.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer and a cell that checks it, printing `pass`
+# or `not yet` with a hint. In the learner copy (`make learner`) the answer cells hold
+# a placeholder, `... # your code here`. The three exercises use one new matrix of
+# scores, `scores_ex` below: positives on the diagonal, negatives off it.
+
+# %%
+from tripletlab.exercises import check
+
+scores_ex = np.array([[0.8, 0.2, -0.4], [0.5, 0.3, 0.6], [-0.1, 0.0, 0.7]])
+print("scores_ex =\n", scores_ex)
+
+# %% [markdown]
+# **Exercise 1.** Compute $\mathit{mean\_neg}$ of each row of `scores_ex`, by hand or
+# with NumPy but without `tl.mean_negative`, and assign the three values to
+# `mean_neg_ex`.
+
+# %% tags=["solution"]
+off_diagonal = ~np.eye(3, dtype=bool)
+mean_neg_ex = np.where(off_diagonal, scores_ex, 0.0).sum(axis=1) / (3 - 1)
+
+# %%
+check("03.mean_neg", mean_neg_ex)
+
+# %% [markdown]
+# **Exercise 2.** Compute $\mathit{closest\_neg}$ of each row, without
+# `tl.closest_negative`; for a row with no candidate write `-np.inf`, as the package
+# does. Assign the three values to `closest_neg_ex`.
+
+# %% tags=["solution"]
+candidate_ex = off_diagonal & (scores_ex <= np.diag(scores_ex)[:, None])
+closest_neg_ex = np.where(candidate_ex, scores_ex, -np.inf).max(axis=1)
+
+# %%
+check("03.closest_neg", closest_neg_ex)
+
+# %% [markdown]
+# **Exercise 3.** With $\alpha = 0.25$, what is the modified triplet loss
+# $\mathcal{L}_1 + \mathcal{L}_2$ of row 1 (counting from 0)? Assign it to
+# `row_loss_ex`.
+
+# %% tags=["solution"]
+s_ap_ex = scores_ex[1, 1]
+l1_ex = max(mean_neg_ex[1] - s_ap_ex + 0.25, 0.0)
+l2_ex = max(closest_neg_ex[1] - s_ap_ex + 0.25, 0.0)
+row_loss_ex = l1_ex + l2_ex
+
+# %%
+check("03.row_loss", row_loss_ex)

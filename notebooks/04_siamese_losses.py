@@ -508,3 +508,50 @@ for full_run, run in zip(full, head_only, strict=True):
 #   With the base left random, the held-out pairs come out clearly above chance and
 #   better than with a trained base: trained on seven classes, the base did not learn
 #   features that carry over to new ones.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer and a cell that checks it, printing `pass`
+# or `not yet` with a hint. In the learner copy (`make learner`) the answer cells hold
+# a placeholder, `... # your code here`. Exercises 1 and 3 use the pair below, a
+# pair of **different** classes, with the margin $m = 1$.
+
+# %%
+from tripletlab.exercises import check
+
+x1_ex, x2_ex = np.array([1.0, 1.0]), np.array([1.36, 1.48])
+print("x1 =", x1_ex, " x2 =", x2_ex, " same = 0, margin = 1")
+
+# %% [markdown]
+# **Exercise 1 (by hand).** Compute the contrastive loss of this pair with plain
+# arithmetic (no `tl.contrastive_loss`) and assign it to `pair_loss_ex`.
+
+# %% tags=["solution"]
+dist_ex = math.sqrt(sum((u - v) ** 2 for u, v in zip(x1_ex, x2_ex, strict=True)))
+pair_loss_ex = 0.5 * max(0.0, 1.0 - dist_ex) ** 2
+
+# %%
+check("04.pair_loss", pair_loss_ex)
+
+# %% [markdown]
+# **Exercise 2 (convert).** A data set follows Hadsell et al. and labels five pairs
+# `Y = [0, 1, 1, 0, 1]`. Which `same` do you pass to `tl.contrastive_loss`? Assign it
+# to `same_ex`.
+
+# %% tags=["solution"]
+same_ex = 1 - np.array([0, 1, 1, 0, 1])
+
+# %%
+check("04.same_from_y", same_ex)
+
+# %% [markdown]
+# **Exercise 3 (predict, then check).** Someone passes the paper's label of the pair
+# above, $Y = 1$, as `same`. Predict the loss the package then reports, check your
+# prediction with `tl.contrastive_loss`, and assign it to `swapped_loss_ex`.
+
+# %% tags=["solution"]
+swapped_loss_ex = float(tl.contrastive_loss(x1_ex[None], x2_ex[None], np.array([1.0])))
+
+# %%
+check("04.swapped", swapped_loss_ex)
