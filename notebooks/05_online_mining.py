@@ -381,3 +381,56 @@ plt.show()
 # - Batch-hard takes the hardest positive *among the positives*; semi-hard takes, per
 #   pair, the closest negative beyond the positive; soft batch-hard replaces the
 #   hinge by a softplus.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer and a cell that checks it, printing `pass`
+# or `not yet` with a hint. In the learner copy (`make learner`) the answer cells hold
+# a placeholder, `... # your code here`.
+
+# %%
+from tripletlab.exercises import check
+
+# %% [markdown]
+# **Exercise 1 (formula).** How many valid triplets does a batch of $P = 4$ classes
+# with $K = 3$ examples each hold? Use the formula, then assign the count to
+# `n_valid_ex`.
+
+# %% tags=["solution"]
+batch_ex, k_ex = 4 * 3, 3
+n_valid_ex = batch_ex * (k_ex - 1) * (batch_ex - k_ex)
+
+# %%
+check("05.n_valid", n_valid_ex)
+
+# %% [markdown]
+# Exercises 2 and 3 use six 1-D embeddings and their labels; anchor 0 sits at $0$, so
+# its distances are the embeddings themselves.
+
+# %%
+x_ex = np.array([[0.0], [0.5], [2.0], [0.3], [1.1], [1.5]])
+labels_ex = np.array([0, 0, 1, 1, 0, 1])
+d0_ex = tl.pairwise_distances(x_ex)[0]
+print("distances from anchor 0:", d0_ex.round(2).tolist(), " labels:", labels_ex.tolist())
+
+# %% [markdown]
+# **Exercise 2.** Find the index of anchor 0's hardest positive with
+# `tl.positive_mask`, and assign it to `hardest_positive_ex`.
+
+# %% tags=["solution"]
+hardest_positive_ex = int(np.where(tl.positive_mask(labels_ex)[0], d0_ex, -np.inf).argmax())
+
+# %%
+check("05.hardest_positive", hardest_positive_ex)
+
+# %% [markdown]
+# **Exercise 3.** What is anchor 0's batch-hard loss with the margin $0.2$? Assign it
+# to `anchor_loss_ex`.
+
+# %% tags=["solution"]
+hardest_negative_ex = np.where(tl.negative_mask(labels_ex)[0], d0_ex, np.inf).min()
+anchor_loss_ex = max(d0_ex[hardest_positive_ex] - hardest_negative_ex + 0.2, 0.0)
+
+# %%
+check("05.anchor_loss", anchor_loss_ex)

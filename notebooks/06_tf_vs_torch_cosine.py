@@ -422,3 +422,56 @@ assert [f for f, _ in summary.values()] == ["-cos", "+cos", "1 - a.b", "+cos", "
 #   two axes.
 # - For unit-norm embeddings, a margin $m$ on squared L2 distance is a margin $m/2$ on
 #   cosine distance (notebook 01).
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer and a cell that checks it, printing `pass`
+# or `not yet` with a hint. In the learner copy (`make learner`) the answer cells hold
+# a placeholder, `... # your code here`.
+
+# %%
+from tripletlab.exercises import check
+
+# %% [markdown]
+# **Exercise 1.** For two batches of rows `a` and `b` (2-D, not normalized), which of
+# these give $1 - \cos$ per row? Assign the set of letters to `one_minus_cos_ex`, for
+# example `{"A", "C"}`.
+#
+# - A: `keras.losses.cosine_similarity(a, b)`
+# - B: `1 + keras.losses.cosine_similarity(a, b)`
+# - C: `tf.compat.v1.losses.cosine_distance(a, b, axis=1, reduction="none")`
+# - D: `1 - F.cosine_similarity(a, b)` (PyTorch)
+# - E: `torch.nn.CosineEmbeddingLoss(reduction="none")(a, b, torch.ones(len(a)))`
+
+# %% tags=["solution"]
+one_minus_cos_ex = {"B", "D", "E"}  # A is -cos; C is 1 - a.b, 1 - cos only for unit rows
+
+# %%
+check("06.one_minus_cos", one_minus_cos_ex)
+
+# %% [markdown]
+# **Exercise 2 (predict, then check).** For the "similar" pair, $a = [1, 2, 3]$ and
+# $b = [1, 2, 3.5]$, what is the sign of `keras.losses.cosine_similarity(a, b)`: $+1$
+# or $-1$? Predict it, then check it by calling the function; assign the sign to
+# `keras_sign_ex`.
+
+# %% tags=["solution"]
+keras_value_ex = float(keras.losses.cosine_similarity([1.0, 2.0, 3.0], [1.0, 2.0, 3.5]))
+keras_sign_ex = int(np.sign(keras_value_ex))
+
+# %%
+check("06.keras_sign", keras_sign_ex)
+
+# %% [markdown]
+# **Exercise 3 (predict).** And the sign of `keras.metrics.CosineSimilarity()` after
+# `update_state` on the same pair (as rows of shape $(1, 3)$)? Assign it to
+# `metric_sign_ex`.
+
+# %% tags=["solution"]
+metric_ex = keras.metrics.CosineSimilarity()
+metric_ex.update_state([[1.0, 2.0, 3.0]], [[1.0, 2.0, 3.5]])
+metric_sign_ex = int(np.sign(float(metric_ex.result())))
+
+# %%
+check("06.metric_sign", metric_sign_ex)

@@ -252,3 +252,60 @@ for ax, (title, emb) in zip(axes, pairs, strict=True):
 axes[0].legend()
 fig.tight_layout()
 plt.show()
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer and a cell that checks it, printing `pass`
+# or `not yet` with a hint. In the learner copy (`make learner`) the answer cells hold
+# a placeholder, `... # your code here`. All three score the same five 1-D points by
+# hand, with the conventions above (the query is not its own neighbour; euclidean
+# distance).
+
+# %%
+from tripletlab.exercises import check
+
+points_ex = np.array([0.0, 0.2, 1.0, 1.4, 0.75])
+classes_ex = np.array([0, 0, 1, 1, 0])
+print("points:", points_ex.tolist(), " classes:", classes_ex.tolist())
+
+# %% [markdown]
+# **Exercise 1.** Rank the other four points of each query by distance and compute
+# P@1 by hand (without `tripletlab.metrics`). Assign it to `p_at_1_ex`.
+
+# %% tags=["solution"]
+rankings_ex = []  # per query: 1 where the i-th nearest other point shares its class
+for q, point in enumerate(points_ex):
+    others = [j for j in range(len(points_ex)) if j != q]
+    others.sort(key=lambda j: abs(points_ex[j] - point))
+    rankings_ex.append([int(classes_ex[j] == classes_ex[q]) for j in others])
+p_at_1_ex = sum(rel[0] for rel in rankings_ex) / len(rankings_ex)
+
+# %%
+check("07.p_at_1", p_at_1_ex)
+
+# %% [markdown]
+# **Exercise 2.** Compute the R-precision, with $R$ the number of other points of the
+# query's class. Assign it to `r_precision_ex`.
+
+# %% tags=["solution"]
+r_ex = [int(np.sum(classes_ex == c)) - 1 for c in classes_ex]
+r_precision_ex = np.mean([sum(rel[:r]) / r for rel, r in zip(rankings_ex, r_ex, strict=True)])
+
+# %%
+check("07.r_precision", r_precision_ex)
+
+# %% [markdown]
+# **Exercise 3.** Compute MAP@R. Predict first: is it above, equal to or below the
+# R-precision? Assign it to `map_at_r_ex`.
+
+# %% tags=["solution"]
+map_at_r_ex = np.mean(
+    [
+        sum(rel[i] * sum(rel[: i + 1]) / (i + 1) for i in range(r)) / r
+        for rel, r in zip(rankings_ex, r_ex, strict=True)
+    ]
+)
+
+# %%
+check("07.map_at_r", map_at_r_ex)
