@@ -248,8 +248,8 @@ def test_a_solution_without_a_check_is_an_error(tmp_path):
 
 # Each learner copy runs, in a fresh kernel, every cell before its first exercise (the
 # whole lesson: the exercises come last) and then the exercises themselves, whose
-# placeholders must leave every check printing "no answer yet". About 60 s for all 7,
-# most of it 05 (its timing section) and 04 (two short trainings).
+# placeholders must leave every check printing "no answer yet". About 50 s for all 7,
+# 5 to 13 s each (07 and 04 train small networks, 05 times its mining).
 @pytest.mark.parametrize("source", WITH_EXERCISES, ids=lambda p: p.stem)
 def test_learner_copies_run_and_say_no_answer_yet(learner, source):
     path = learner / source.with_suffix(".ipynb").name
