@@ -41,6 +41,8 @@ __all__ = [
     "TripletLoss",
     "ContrastiveLoss",
     "ModifiedTripletLoss",
+    "CrossWorkerLoss",
+    "gather_batch",
 ]
 
 
@@ -155,3 +157,50 @@ class ModifiedTripletLoss(_Loss):
 
     def forward(self, scores):
         return tl.modified_triplet_loss(scores, self.margin, self.reduction)
+
+
+# --------------------------------------------------------------------------- across workers
+
+
+def gather_batch(embeddings: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every worker's embeddings and labels, concatenated in rank order.
+
+    Uses ``torch.distributed.all_gather``: every worker must pass the same number of
+    rows. The other workers' rows are constants here; this worker's own slice is the
+    tensor passed in, so the gradient reaches its embeddings. Without an initialised
+    process group, or with one worker, returns the inputs unchanged.
+    """
+    import torch.distributed as dist
+
+    labels = torch.as_tensor(labels, device=embeddings.device)
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return embeddings, labels
+    world, rank = dist.get_world_size(), dist.get_rank()
+    xs = [torch.empty_like(embeddings) for _ in range(world)]
+    ys = [torch.empty_like(labels) for _ in range(world)]
+    dist.all_gather(xs, embeddings.detach().contiguous())
+    dist.all_gather(ys, labels.contiguous())
+    xs[rank] = embeddings
+    return torch.cat(xs), torch.cat(ys)
+
+
+class CrossWorkerLoss(torch.nn.Module):
+    """A mining loss over the batches of all workers: ``(embeddings, labels) -> loss``.
+
+    ``CrossWorkerLoss(BatchHardTripletLoss(0.2))`` gathers the embeddings and labels of
+    every worker (``gather_batch``) before mining, so each worker sees the loss of the
+    concatenated batch, and more negatives per anchor. On each worker, the gradient with
+    respect to its own embeddings is its slice of the single-process gradient on the
+    concatenated batch. ``DistributedDataParallel`` averages the parameter gradients
+    over the workers, so the update is ``1 / world_size`` times the single-process one
+    on the concatenated batch: multiply the loss by ``world_size`` (or the learning rate)
+    to get exactly that. The wrapped module's ``fraction_positive`` (batch-all) is that
+    of the concatenated batch.
+    """
+
+    def __init__(self, loss: torch.nn.Module):
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, embeddings, labels):
+        return self.loss(*gather_batch(embeddings, labels))

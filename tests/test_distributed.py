@@ -1,0 +1,87 @@
+"""Mining across workers: with 2 processes (gloo on loopback), ``CrossWorkerLoss`` gives
+on each rank the loss of the concatenated batch, and each rank's gradient is its slice
+of the single-process gradient (their sum is the whole gradient)."""
+
+import socket
+
+import numpy as np
+import pytest
+from backends import load
+
+WORLD = 2
+
+
+def global_batch(seed=50, size=8, dim=5):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(WORLD * size, dim)).astype(np.float32)
+    # every class on both workers: the cross-worker negatives and positives matter
+    return x, np.arange(WORLD * size) % 3
+
+
+def losses():
+    from tripletlab import torch_losses as tll
+
+    return {
+        "batch_all": tll.BatchAllTripletLoss(0.3),
+        "batch_hard": tll.BatchHardTripletLoss(0.3, "sqeuclidean"),
+        "batch_semihard": tll.BatchSemiHardTripletLoss(0.3),
+    }
+
+
+def worker(rank, port, out):
+    import torch
+    import torch.distributed as dist
+
+    from tripletlab.torch_losses import CrossWorkerLoss
+
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
+    )
+    try:
+        x, y = global_batch()
+        local = slice(rank * len(x) // WORLD, (rank + 1) * len(x) // WORLD)
+        results = {}
+        for name, loss_fn in losses().items():
+            xt = torch.tensor(x[local], requires_grad=True)
+            loss = CrossWorkerLoss(loss_fn)(xt, torch.as_tensor(y[local]))
+            (grad,) = torch.autograd.grad(loss, xt)
+            results[name] = (loss.item(), grad.numpy())
+        wrapped = losses()["batch_all"]
+        CrossWorkerLoss(wrapped)(torch.tensor(x[local]), torch.as_tensor(y[local]))
+        results["fraction"] = wrapped.fraction_positive.item()
+        torch.save(results, f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_cross_worker_loss_equals_the_loss_of_the_concatenated_batch(tmp_path):
+    torch = pytest.importorskip("torch")
+    tl = load("torch")
+    import torch.multiprocessing as mp
+
+    from tripletlab.torch_losses import CrossWorkerLoss
+
+    mp.spawn(worker, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    x, y = global_batch()
+    for name, loss_fn in losses().items():
+        xt = torch.tensor(x, requires_grad=True)
+        want = CrossWorkerLoss(loss_fn)(xt, y)  # no process group: the plain loss
+        (want_grad,) = torch.autograd.grad(want, xt)
+        assert want.item() > 0
+        for rank, results in enumerate(ranks):
+            loss, grad = results[name]
+            assert loss == pytest.approx(want.item(), rel=1e-6), (name, rank)
+            rows = slice(rank * len(x) // WORLD, (rank + 1) * len(x) // WORLD)
+            np.testing.assert_allclose(grad, want_grad[rows].numpy(), rtol=1e-5, atol=1e-7)
+        # the mining saw the other worker: the local-only loss is different
+        local = loss_fn(torch.tensor(x[: len(x) // WORLD]), y[: len(x) // WORLD])
+        assert local.item() != pytest.approx(want.item())
+    _, fraction = tl.batch_all_triplet_loss(torch.tensor(x), y, 0.3)
+    assert all(r["fraction"] == pytest.approx(fraction.item()) for r in ranks)
