@@ -13,9 +13,14 @@ Usage: ``python tools/build_notes.py --out build/notes [--execute] notebooks/00_
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
+
+# autodoc imports tripletlab.tensorflow: no TensorFlow start-up chatter on stderr
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import nbformat
 from sphinx.cmd.build import build_main

@@ -10,21 +10,21 @@ the functions (no second copy of any formula). Every class is registered with
 
 What Keras passes as ``(y_true, y_pred)``:
 
-===========================  =============================  ===============================
-class                        y_true                         y_pred
-===========================  =============================  ===============================
-``BatchAllTripletLoss``      class ids ``(B,)`` or          embeddings ``(B, D)``
-``BatchHardTripletLoss``     ``(B, 1)``
+============================  =============================  ===============================
+class                         y_true                         y_pred
+============================  =============================  ===============================
+``BatchAllTripletLoss``       class ids ``(B,)`` or          embeddings ``(B, D)``
+``BatchHardTripletLoss``      ``(B, 1)``
 ``BatchSemiHardTripletLoss``
-``TripletLoss``              ignored (Keras needs one:      ``(B, 3, D)``: anchor, positive,
-                             zeros will do)                 negative stacked on axis 1
-``ContrastiveLoss``          ``same`` ``(B,)`` or           ``(B, 2, D)``: the two sides
-                             ``(B, 1)``, 1 for the same
-                             class
-``ModifiedTripletLoss``      ignored                        ``(B, 2, D)``: anchor and
-                                                            positive; the scores are their
-                                                            ``similarity_matrix``
-===========================  =============================  ===============================
+``TripletLoss``               ignored (Keras needs one:      ``(B, 3, D)``: anchor, positive,
+                              zeros will do)                 negative stacked on axis 1
+``ContrastiveLoss``           ``same`` ``(B,)`` or           ``(B, 2, D)``: the two sides
+                              ``(B, 1)``, 1 for the same
+                              class
+``ModifiedTripletLoss``       ignored                        ``(B, 2, D)``: anchor and
+                                                             positive; the scores are their
+                                                             ``similarity_matrix``
+============================  =============================  ===============================
 
 Keras converts ``y_true`` to the loss dtype (float32) before ``call``: the labels are
 cast back to int32 and flattened, so class ids must be below ``2**24`` to survive the

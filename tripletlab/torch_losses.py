@@ -5,16 +5,16 @@ metric fails at construction, not at the first batch) and calls the function of 
 same name in ``tripletlab.torch`` in ``forward``: there is no second copy of any
 formula, and values, gradients, dtypes and edge cases are those of the functions.
 
-===========================  ================================  =================================
-class                        forward(...)                      wraps ``tripletlab.torch.``
-===========================  ================================  =================================
-``BatchAllTripletLoss``      ``(embeddings, labels)``          ``batch_all_triplet_loss``
-``BatchHardTripletLoss``     ``(embeddings, labels)``          ``batch_hard_triplet_loss``
-``BatchSemiHardTripletLoss`` ``(embeddings, labels)``          ``batch_semihard_triplet_loss``
-``TripletLoss``              ``(anchor, positive, negative)``  ``triplet_loss``
-``ContrastiveLoss``          ``(x1, x2, same)``                ``contrastive_loss``
-``ModifiedTripletLoss``      ``(scores)``                      ``modified_triplet_loss``
-===========================  ================================  =================================
+============================  ================================  =================================
+class                         forward(...)                      wraps ``tripletlab.torch.``
+============================  ================================  =================================
+``BatchAllTripletLoss``       ``(embeddings, labels)``          ``batch_all_triplet_loss``
+``BatchHardTripletLoss``      ``(embeddings, labels)``          ``batch_hard_triplet_loss``
+``BatchSemiHardTripletLoss``  ``(embeddings, labels)``          ``batch_semihard_triplet_loss``
+``TripletLoss``               ``(anchor, positive, negative)``  ``triplet_loss``
+``ContrastiveLoss``           ``(x1, x2, same)``                ``contrastive_loss``
+``ModifiedTripletLoss``       ``(scores)``                      ``modified_triplet_loss``
+============================  ================================  =================================
 
 ``BatchAllTripletLoss`` returns the loss only and keeps the fraction of valid triplets
 with a positive loss in ``self.fraction_positive`` (a detached 0-d tensor, ``None``
