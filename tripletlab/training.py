@@ -184,32 +184,29 @@ def train_torch(
 
 
 def _keras_loss(loss_name: str, margin: float, batch: int):
-    """A Keras loss ``(y_true, y_pred) -> scalar`` from a ``tripletlab.tensorflow`` loss.
-
-    Keras hands ``y_true`` over as float and possibly shaped ``(B, 1)``: it is cast to
-    int32 and flattened to the labels ``(B,)``.
-    """
+    """The Keras loss for ``loss_name``: the classes of ``tripletlab.keras_losses`` for the
+    mining losses, and the contrastive loss on every pair ``i < j`` of the batch (with
+    ``same`` from the labels), which has no class there."""
     import tensorflow as tf
 
+    from tripletlab import keras_losses
     from tripletlab import tensorflow as tl
 
+    if loss_name == "batch_all":
+        return keras_losses.BatchAllTripletLoss(margin)
+    if loss_name == "batch_semihard":
+        return keras_losses.BatchSemiHardTripletLoss(margin)
+    if loss_name in ("batch_hard", "batch_hard_soft"):
+        return keras_losses.BatchHardTripletLoss(margin, soft=loss_name == "batch_hard_soft")
     first, second = (tf.constant(i, tf.int32) for i in _pairs(batch))
 
-    def loss(y_true, y_pred):
-        labels = tf.reshape(tf.cast(y_true, tf.int32), [-1])
-        if loss_name == "batch_all":
-            return tl.batch_all_triplet_loss(y_pred, labels, margin)[0]
-        if loss_name == "batch_semihard":
-            return tl.batch_semihard_triplet_loss(y_pred, labels, margin)
-        if loss_name == "contrastive":
-            same = tf.cast(tf.gather(labels, first) == tf.gather(labels, second), y_pred.dtype)
-            x1, x2 = tf.gather(y_pred, first), tf.gather(y_pred, second)
-            return tl.contrastive_loss(x1, x2, same, margin)
-        soft = loss_name == "batch_hard_soft"
-        return tl.batch_hard_triplet_loss(y_pred, labels, margin, soft=soft)
+    def contrastive(y_true, y_pred):
+        labels = keras_losses._labels(y_true)
+        same = tf.cast(tf.gather(labels, first) == tf.gather(labels, second), y_pred.dtype)
+        x1, x2 = tf.gather(y_pred, first), tf.gather(y_pred, second)
+        return tl.contrastive_loss(x1, x2, same, margin)
 
-    loss.__name__ = loss_name
-    return loss
+    return contrastive
 
 
 def train_keras(
