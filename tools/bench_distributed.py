@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+from tripletlab.timing import best_time
+
 FEATURES = 128
 PER_CLASS = 8
 MARGIN = 0.2
@@ -53,23 +55,15 @@ def step(loss_fn, x, y) -> None:
     loss_fn(xt, y).backward()
 
 
-def best(fn, repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def single_process(rows: int, threads: int, repeats: int) -> dict[str, float]:
     import torch
 
     torch.set_num_threads(threads)
     x, y = batch(rows)
-    return {name: best(lambda f=f: step(f, x, y), repeats) for name, f in losses().items()}
+    return {
+        name: best_time(lambda f=f: step(f, x, y), repeats, warmup=2)
+        for name, f in losses().items()
+    }
 
 
 def _worker(rank, world, port, per_worker, repeats, out):
