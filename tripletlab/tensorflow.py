@@ -194,25 +194,46 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
     """
     _checks.check_metric(metric)
     x, y, dtype = _pair_of_matrices(x, y)
+    # With y None the diagonal is already exactly 0 in every metric: the Gram form gives
+    # (n_i + n_i) - 2 n_i = 0, and a row minus itself is 0.
+    return tf.cast(_distances(x, y, metric), dtype)
+
+
+def _scaled_squared_l2(x: tf.Tensor, y: tf.Tensor | None):
+    """``(q, s)`` with ``||x_i - y_j||^2 = q_ij s^2``; see ``tripletlab.torch``."""
+    max_abs = tf.reduce_max(tf.abs(x))
+    if y is not None:
+        max_abs = tf.maximum(max_abs, tf.reduce_max(tf.abs(y)))
+    scale = _power_of_two_scale(max_abs)
+    sq, _, _ = _gram_squared_distances(x / scale, None if y is None else y / scale)
+    return sq, scale
+
+
+def _distances(x: tf.Tensor, y: tf.Tensor | None, metric: str) -> tf.Tensor:
+    """``pairwise_distances`` of validated tensors in the computing dtype."""
     if metric == "l1":
-        dist = _l1_distances(x, x if y is None else y)
-    elif metric == "cosine":
+        return _l1_distances(x, x if y is None else y)
+    if metric == "cosine":
         ux, _ = _normalize(x, COSINE_EPS)
         uy = None if y is None else _normalize(y, COSINE_EPS)[0]
         sq, ux_sq, uy_sq = _gram_squared_distances(ux, uy)
         x_zero, y_zero = ux_sq[:, None] == 0, uy_sq[None, :] == 0
         one_zero = tf.where(x_zero & y_zero, tf.zeros_like(sq), tf.ones_like(sq))
-        dist = tf.minimum(tf.where(x_zero | y_zero, one_zero, sq / 2.0), 2.0)
-    else:
-        max_abs = tf.reduce_max(tf.abs(x))
-        if y is not None:
-            max_abs = tf.maximum(max_abs, tf.reduce_max(tf.abs(y)))
-        scale = _power_of_two_scale(max_abs)
-        sq, _, _ = _gram_squared_distances(x / scale, None if y is None else y / scale)
-        dist = _scaled_sqrt(sq, scale) if metric == "euclidean" else sq * scale * scale
-    # With y None the diagonal is already exactly 0 in every metric: the Gram form gives
-    # (n_i + n_i) - 2 n_i = 0, and a row minus itself is 0.
-    return tf.cast(dist, dtype)
+        return tf.minimum(tf.where(x_zero | y_zero, one_zero, sq / 2.0), 2.0)
+    sq, scale = _scaled_squared_l2(x, y)
+    return _scaled_sqrt(sq, scale) if metric == "euclidean" else sq * scale * scale
+
+
+def _ranked_distances(x: tf.Tensor, metric: str):
+    """``(key, to_distance)``: a ``(B, B)`` matrix ordered as the distance, and the map
+    from its entries to distances; see ``tripletlab.torch``."""
+    if metric == "euclidean":
+        sq, scale = _scaled_squared_l2(x, None)
+        return sq, lambda v: _scaled_sqrt(v, scale)
+    if metric == "sqeuclidean":
+        sq, scale = _scaled_squared_l2(x, None)
+        return sq, lambda v: v * scale * scale
+    return _distances(x, None, metric), lambda v: v
 
 
 # --------------------------------------------------------------------------- losses
@@ -410,20 +431,29 @@ def batch_hard_triplet_loss(
 ):
     """Hardest positive and hardest negative per anchor; see ``tripletlab.numpy``.
 
-    ``(B, B)`` memory. Ties for the hardest example share the gradient equally (as
-    ``reduce_max`` and ``torch.amax`` both do).
+    ``(B, B)`` memory. The hardest examples are chosen without gradient (``argmax`` /
+    ``argmin``; of tied examples the lowest index, as in PyTorch) and only the ``2B``
+    chosen distances carry a gradient; for the euclidean metric the square root is taken
+    of those ``2B`` entries only.
     """
-    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
+    margin = _checks.check_margin(margin)
+    _checks.check_metric(metric)
+    x, dtype = _as_matrix("embeddings", embeddings)
+    labels = _as_labels(labels, x.shape[0])
+    key, to_distance = _ranked_distances(x, metric)
     positive, negative = _positive_mask(labels), _negative_mask(labels)
     valid = tf.reduce_any(positive, axis=1) & tf.reduce_any(negative, axis=1)
-    zeros = tf.zeros_like(dist)
-    hardest_positive = tf.reduce_max(tf.where(positive, dist, zeros), axis=1)  # d >= 0
-    infinity = tf.fill(tf.shape(dist), tf.constant(float("inf"), dist.dtype))
-    hardest_negative = tf.reduce_min(tf.where(negative, dist, infinity), axis=1)
+    fixed = tf.stop_gradient(key)
+    below = tf.fill(tf.shape(key), tf.constant(-1.0, key.dtype))  # key >= 0
+    above = tf.fill(tf.shape(key), tf.constant(float("inf"), key.dtype))
+    farthest = tf.argmax(tf.where(positive, fixed, below), axis=1, output_type=tf.int32)
+    closest = tf.argmin(tf.where(negative, fixed, above), axis=1, output_type=tf.int32)
+    hardest_positive = to_distance(tf.gather(key, farthest[:, None], batch_dims=1)[:, 0])
+    hardest_negative = to_distance(tf.gather(key, closest[:, None], batch_dims=1)[:, 0])
     gap = hardest_positive - hardest_negative
     gap = tf.where(valid, gap, tf.zeros_like(gap))
     losses = tf.nn.softplus(gap) if soft else tf.nn.relu(gap + margin)
-    n_valid = tf.maximum(tf.reduce_sum(tf.cast(valid, dist.dtype)), 1.0)
+    n_valid = tf.maximum(tf.reduce_sum(tf.cast(valid, key.dtype)), 1.0)
     loss = tf.reduce_sum(tf.where(valid, losses, tf.zeros_like(losses))) / n_valid
     return tf.cast(loss, dtype)
 

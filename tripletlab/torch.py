@@ -200,23 +200,47 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
     """
     _checks.check_metric(metric)
     x, y, dtype = _pair_of_matrices(x, y)
+    # With y None the diagonal is already exactly 0 in every metric: the Gram form gives
+    # (n_i + n_i) - 2 n_i = 0, and cdist compares a row with itself.
+    return _distances(x, y, metric).to(dtype)
+
+
+def _scaled_squared_l2(x: torch.Tensor, y: torch.Tensor | None):
+    """``(q, s)`` with ``||x_i - y_j||^2 = q_ij s^2``: the Gram form on rows divided by a
+    power of two ``s`` (exact), so that nothing overflows before the square root."""
+    max_abs = x.abs().amax() if y is None else torch.maximum(x.abs().amax(), y.abs().amax())
+    scale = _power_of_two_scale(max_abs)
+    sq, _, _ = _gram_squared_distances(x / scale, None if y is None else y / scale)
+    return sq, scale
+
+
+def _distances(x: torch.Tensor, y: torch.Tensor | None, metric: str) -> torch.Tensor:
+    """``pairwise_distances`` of validated tensors in the computing dtype."""
     if metric == "l1":
-        dist = torch.cdist(x, x if y is None else y, p=1.0)
-    elif metric == "cosine":
+        return torch.cdist(x, x if y is None else y, p=1.0)
+    if metric == "cosine":
         ux, _ = _normalize(x, COSINE_EPS)
         uy = None if y is None else _normalize(y, COSINE_EPS)[0]
         sq, ux_sq, uy_sq = _gram_squared_distances(ux, uy)
         x_zero, y_zero = ux_sq[:, None] == 0, uy_sq[None, :] == 0
         one_zero = torch.where(x_zero & y_zero, 0.0, 1.0).to(sq.dtype)
-        dist = torch.where(x_zero | y_zero, one_zero, sq / 2.0).clamp_max(2.0)
-    else:
-        max_abs = x.abs().amax() if y is None else torch.maximum(x.abs().amax(), y.abs().amax())
-        scale = _power_of_two_scale(max_abs)
-        sq, _, _ = _gram_squared_distances(x / scale, None if y is None else y / scale)
-        dist = _ScaledSqrt.apply(sq, scale) if metric == "euclidean" else sq * scale * scale
-    # With y None the diagonal is already exactly 0 in every metric: the Gram form gives
-    # (n_i + n_i) - 2 n_i = 0, and cdist compares a row with itself.
-    return dist.to(dtype)
+        return torch.where(x_zero | y_zero, one_zero, sq / 2.0).clamp_max(2.0)
+    sq, scale = _scaled_squared_l2(x, y)
+    return _ScaledSqrt.apply(sq, scale) if metric == "euclidean" else sq * scale * scale
+
+
+def _ranked_distances(x: torch.Tensor, metric: str):
+    """``(key, to_distance)``: a ``(B, B)`` matrix that orders the pairs as the distance
+    does, and the map from its entries to distances. For the L2 metrics the key is the
+    scaled squared distance, so that mining that only selects entries takes the square
+    root of the selected ones only."""
+    if metric == "euclidean":
+        sq, scale = _scaled_squared_l2(x, None)
+        return sq, lambda v: _ScaledSqrt.apply(v, scale)
+    if metric == "sqeuclidean":
+        sq, scale = _scaled_squared_l2(x, None)
+        return sq, lambda v: v * scale * scale
+    return _distances(x, None, metric), lambda v: v
 
 
 # --------------------------------------------------------------------------- losses
@@ -419,14 +443,23 @@ def batch_hard_triplet_loss(
 ):
     """Hardest positive and hardest negative per anchor; see ``tripletlab.numpy``.
 
-    ``(B, B)`` memory. Ties for the hardest example share the gradient equally (as
-    ``torch.amax`` and TensorFlow's ``reduce_max`` both do).
+    ``(B, B)`` memory. The hardest examples are chosen without autograd (``argmax`` /
+    ``argmin``; of tied examples the lowest index, as in TensorFlow) and only the ``2B``
+    chosen distances carry a gradient; for the euclidean metric the square root is taken
+    of those ``2B`` entries only.
     """
-    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
+    margin = _checks.check_margin(margin)
+    _checks.check_metric(metric)
+    x, dtype = _as_matrix("embeddings", embeddings)
+    labels = _as_labels(labels, x)
+    key, to_distance = _ranked_distances(x, metric)
     positive, negative = _positive_mask(labels), _negative_mask(labels)
     valid = positive.any(dim=1) & negative.any(dim=1)
-    hardest_positive = torch.where(positive, dist, 0.0).amax(dim=1)  # distances are >= 0
-    hardest_negative = torch.where(negative, dist, torch.inf).amin(dim=1)
+    with torch.no_grad():  # which entries; the gradient flows through the gathered ones
+        farthest = torch.where(positive, key, -1.0).argmax(dim=1, keepdim=True)  # key >= 0
+        closest = torch.where(negative, key, torch.inf).argmin(dim=1, keepdim=True)
+    hardest_positive = to_distance(key.gather(1, farthest)[:, 0])
+    hardest_negative = to_distance(key.gather(1, closest)[:, 0])
     gap = torch.where(valid, hardest_positive - hardest_negative, 0.0)
     losses = torch.nn.functional.softplus(gap) if soft else torch.relu(gap + margin)
     loss = torch.where(valid, losses, 0.0).sum() / valid.sum().clamp_min(1)
