@@ -76,6 +76,15 @@ def estimated_gib(method: str, size: int) -> float:
 # --------------------------------------------------------------------------- one run
 
 
+def tripletlab_loss(tl, method: str, x, y):
+    """The loss closure of a ``tl.<framework> <kind>`` method, for either backend module."""
+    return {
+        "batch-all": lambda: tl.batch_all_triplet_loss(x, y, MARGIN)[0],
+        "batch-hard": lambda: tl.batch_hard_triplet_loss(x, y, MARGIN),
+        "semi-hard": lambda: tl.batch_semihard_triplet_loss(x, y, MARGIN),
+    }[method.split()[-1]]
+
+
 def torch_case(method: str, size: int):
     """``(run, value)``: a forward + backward closure and a function giving the loss."""
     import torch
@@ -90,12 +99,7 @@ def torch_case(method: str, size: int):
     if method == "gram matmul":
         loss = lambda: (x @ x.T).sum()  # noqa: E731
     elif method.startswith("tl.torch"):
-        kind = method.split()[-1]
-        loss = {
-            "batch-all": lambda: tl.batch_all_triplet_loss(x, y, MARGIN)[0],
-            "batch-hard": lambda: tl.batch_hard_triplet_loss(x, y, MARGIN),
-            "semi-hard": lambda: tl.batch_semihard_triplet_loss(x, y, MARGIN),
-        }[kind]
+        loss = tripletlab_loss(tl, method, x, y)
     elif method == "cube batch-all":
         loss = lambda: cube_batch_all(x, y)  # noqa: E731
     else:
@@ -143,12 +147,7 @@ def tf_case(method: str, size: int):
 
     x = tf.Variable(tf.random.stateless_normal((size, FEATURES), seed=(0, 0)))
     y = tf.range(size) // PER_CLASS
-    kind = method.split()[-1]
-    fn = {
-        "batch-all": lambda: tl.batch_all_triplet_loss(x, y, MARGIN)[0],
-        "batch-hard": lambda: tl.batch_hard_triplet_loss(x, y, MARGIN),
-        "semi-hard": lambda: tl.batch_semihard_triplet_loss(x, y, MARGIN),
-    }[kind]
+    fn = tripletlab_loss(tl, method, x, y)
 
     @tf.function
     def step():
