@@ -214,19 +214,34 @@ def _scaled_squared_l2(x: torch.Tensor, y: torch.Tensor | None):
     return sq, scale
 
 
+def _unit_distances(ux: torch.Tensor, uy: torch.Tensor | None) -> torch.Tensor:
+    """Cosine distances ``(1 - u_i . v_j)`` of unit (or zero) rows, as half the squared
+    L2 distance; 1 between a zero row and any other row, 0 between two zero rows."""
+    sq, ux_sq, uy_sq = _gram_squared_distances(ux, uy)
+    x_zero, y_zero = ux_sq[:, None] == 0, uy_sq[None, :] == 0
+    one_zero = torch.where(x_zero & y_zero, 0.0, 1.0).to(sq.dtype)
+    return torch.where(x_zero | y_zero, one_zero, sq / 2.0).clamp_max(2.0)
+
+
 def _distances(x: torch.Tensor, y: torch.Tensor | None, metric: str) -> torch.Tensor:
     """``pairwise_distances`` of validated tensors in the computing dtype."""
     if metric == "l1":
         return torch.cdist(x, x if y is None else y, p=1.0)
     if metric == "cosine":
         ux, _ = _normalize(x, COSINE_EPS)
-        uy = None if y is None else _normalize(y, COSINE_EPS)[0]
-        sq, ux_sq, uy_sq = _gram_squared_distances(ux, uy)
-        x_zero, y_zero = ux_sq[:, None] == 0, uy_sq[None, :] == 0
-        one_zero = torch.where(x_zero & y_zero, 0.0, 1.0).to(sq.dtype)
-        return torch.where(x_zero | y_zero, one_zero, sq / 2.0).clamp_max(2.0)
+        return _unit_distances(ux, None if y is None else _normalize(y, COSINE_EPS)[0])
     sq, scale = _scaled_squared_l2(x, y)
-    return _ScaledSqrt.apply(sq, scale) if metric == "euclidean" else sq * scale * scale
+    return _to_distance(metric, scale)(sq)
+
+
+def _to_distance(metric: str, scale: torch.Tensor | None = None):
+    """The map from ranking keys to distances: for the L2 metrics the key is the squared
+    distance of the rows divided by ``scale``; for the others it is the distance."""
+    if metric == "euclidean":
+        return lambda sq: _ScaledSqrt.apply(sq, scale)
+    if metric == "sqeuclidean":
+        return lambda sq: sq * scale * scale
+    return lambda d: d
 
 
 def _ranked_distances(x: torch.Tensor, metric: str):
@@ -234,13 +249,10 @@ def _ranked_distances(x: torch.Tensor, metric: str):
     does, and the map from its entries to distances. For the L2 metrics the key is the
     scaled squared distance, so that mining that only selects entries takes the square
     root of the selected ones only."""
-    if metric == "euclidean":
+    if metric in ("euclidean", "sqeuclidean"):
         sq, scale = _scaled_squared_l2(x, None)
-        return sq, lambda v: _ScaledSqrt.apply(v, scale)
-    if metric == "sqeuclidean":
-        sq, scale = _scaled_squared_l2(x, None)
-        return sq, lambda v: v * scale * scale
-    return _distances(x, None, metric), lambda v: v
+        return sq, _to_distance(metric, scale)
+    return _distances(x, None, metric), _to_distance(metric)
 
 
 # --------------------------------------------------------------------------- losses
@@ -387,34 +399,235 @@ def negative_mask(labels):
     return _negative_mask(_as_labels(labels))
 
 
-def _mining_inputs(embeddings, labels, margin, metric):
-    margin = _checks.check_margin(margin)
+# Up to this batch size the mining losses rank the whole (B, B) distance matrix at once;
+# above it, blocks of anchor rows of about _BLOCK_ENTRIES distances each (64 MiB in
+# float32), so that memory grows as B * _BLOCK_ENTRIES, not as B^2. Tests lower both to
+# force the blocks.
+_WHOLE_MATRIX_ROWS = 4096
+_BLOCK_ENTRIES = 2**24
+_L2 = ("euclidean", "sqeuclidean")
+_FEW_POSITIVES = 16  # up to this many positives per anchor, comparisons beat a binary search
+
+
+def _class_members(labels: torch.Tensor):
+    """``(members, is_positive, n_negatives)``: ``(B, m)``, ``(B, m)``, ``(B,)``.
+
+    ``m`` is the size of the largest class. ``members[a]`` holds the rows of ``a``'s class
+    in increasing order (then repeats the last one); ``is_positive[a, s]`` is True where
+    ``members[a, s]`` is a positive of ``a`` (not a pad, not ``a`` itself). Mining only
+    needs each anchor's ``m`` positives, so its sorts and searches run over ``m``
+    entries, not ``B``. Under ``torch.compile`` ``m`` is ``B``, a shape known without
+    looking at the labels.
+    """
+    batch = labels.shape[0]
+    order = torch.argsort(labels, stable=True)
+    sorted_labels = labels[order].contiguous()
+    start = torch.searchsorted(sorted_labels, labels, side="left")
+    count = torch.searchsorted(sorted_labels, labels, side="right") - start
+    width = batch if torch.compiler.is_compiling() else max(int(count.max()), 1)
+    slot = torch.arange(width, device=labels.device)
+    members = order[(start[:, None] + slot).clamp_max(batch - 1)]
+    rows = torch.arange(batch, device=labels.device)[:, None]
+    return members, (slot < count[:, None]) & (members != rows), batch - count
+
+
+class _Anchors:
+    """A validated batch seen from its anchors: class members, negatives, and the
+    distances of blocks of anchor rows to every row.
+
+    One block (all rows) up to ``_WHOLE_MATRIX_ROWS`` rows and under ``torch.compile``;
+    above, blocks of about ``_BLOCK_ENTRIES`` distances. The norms of a block cannot all
+    come from its own Gram diagonal, so there identical rows (``torch.unique``) are set
+    to distance exactly 0, as the whole matrix gives them.
+    """
+
+    def __init__(self, x: torch.Tensor, labels: torch.Tensor, metric: str):
+        self.x, self.labels, self.metric = x, labels, metric
+        self.members, self.is_positive, self.n_negatives = _class_members(labels)
+        batch = x.shape[0]
+        self.whole = torch.compiler.is_compiling() or batch <= _WHOLE_MATRIX_ROWS
+        step = batch if self.whole else max(1, _BLOCK_ENTRIES // batch)
+        self.blocks = [slice(s, min(s + step, batch)) for s in range(0, batch, step)]
+        if not self.whole:
+            rows = _normalize(x, COSINE_EPS)[0] if metric == "cosine" else x
+            self._ids = torch.unique(rows.detach(), dim=0, return_inverse=True)[1]
+        self.scale = _power_of_two_scale(x.abs().amax())
+        self.to_distance = _to_distance(metric, self.scale)
+
+    def negative(self, rows: slice) -> torch.Tensor:
+        """``(R, B)``: True where row ``n`` is a negative of the anchor."""
+        return self.labels[rows, None] != self.labels[None, :]
+
+    def _twins(self, rows: slice) -> torch.Tensor:
+        return self._ids[rows, None] == self._ids[None, :]
+
+    def l2_keys(self, rows: slice) -> torch.Tensor:
+        """``(R, B)`` squared L2 distances of the rows divided by ``scale``, without
+        autograd: one matrix product, then in-place passes."""
+        with torch.no_grad():
+            scaled = self.x / self.scale
+            gram = _matmul_t(scaled[rows], scaled)
+            if self.whole:
+                norms = gram.diagonal().clone()  # identical rows at exactly 0
+                sq = norms[:, None] + norms[None, :]
+            else:
+                norms = (scaled * scaled).sum(dim=1)
+                sq = norms[rows, None] + norms[None, :]
+            sq = sq.sub_(gram, alpha=2.0).clamp_min_(0.0)
+            return sq if self.whole else sq.masked_fill_(self._twins(rows), 0.0)
+
+    def distances(self, x: torch.Tensor, rows: slice) -> torch.Tensor:
+        """``(R, B)`` cosine or L1 distances of the anchors to every row of ``x`` (this
+        batch, or a copy of it to differentiate), with autograd."""
+        if self.whole:
+            return _distances(x, None, self.metric)
+        if self.metric == "l1":
+            return torch.cdist(x[rows], x, p=1.0)
+        unit, _ = _normalize(x, COSINE_EPS)
+        return _unit_distances(unit[rows], unit).masked_fill(self._twins(rows), 0.0)
+
+
+def _gram_vjp(grad_sq, scaled, rows):
+    """The gradient of ``sum grad_sq * sq`` with respect to the rows, where
+    ``sq[i, j] = |s_i|^2 + |s_j|^2 - 2 s_i . s_j`` for the rows ``s = scaled[rows]`` and
+    every row ``s_j``: two matrix products and two sums, ``(R, B) -> (B, D)``."""
+    grad = 2.0 * (grad_sq.sum(dim=0)[:, None] * scaled - grad_sq.mT @ scaled[rows])
+    grad[rows] += 2.0 * (grad_sq.sum(dim=1)[:, None] * scaled[rows] - grad_sq @ scaled)
+    return grad
+
+
+def _block_terms(anchors: _Anchors, rows: slice, select, loss_of, with_grad: bool):
+    """``(value, counts, gradient of value or None)`` of one block of anchors.
+
+    ``select(key, to_distance, members, is_positive, negative) -> (columns, chosen)``
+    picks, without gradient, the distances the loss uses: ``columns`` ``(R, k)``, or
+    None for the whole rows; ``loss_of(distances, chosen) -> (value, counts)``. For the
+    L2 metrics nothing of the ``(R, B)`` block is differentiated: the gradient with
+    respect to the picked distances is carried to the rows in closed form
+    (``dd/dsq = 1 / (2 d)``, 0 where ``d = 0``; ``_gram_vjp``). The other metrics
+    differentiate the block's distances with autograd.
+    """
+    members, is_positive = anchors.members[rows], anchors.is_positive[rows]
+    negative = anchors.negative(rows)
+    if anchors.metric not in _L2:
+        with torch.enable_grad():
+            x = anchors.x.detach().requires_grad_(with_grad)
+            dist = anchors.distances(x, rows)
+            columns, chosen = select(dist.detach(), lambda d: d, members, is_positive, negative)
+            value, counts = loss_of(dist if columns is None else dist.gather(1, columns), chosen)
+            grad = torch.autograd.grad(value, x)[0] if with_grad else None
+        return value.detach(), counts, grad
+    sq = anchors.l2_keys(rows)
+    columns, chosen = select(sq, anchors.to_distance, members, is_positive, negative)
+    picked = sq if columns is None else sq.gather(1, columns)
+    root = torch.sqrt(picked) if anchors.metric == "euclidean" else None
+    dist = root * anchors.scale if root is not None else anchors.to_distance(picked)
+    with torch.enable_grad():
+        dist.requires_grad_(with_grad)
+        value, counts = loss_of(dist, chosen)
+        grad_dist = torch.autograd.grad(value, dist)[0] if with_grad else None
+    if not with_grad:
+        return value.detach(), counts, None
+    # with x = s * scaled: d = s sqrt(sq) gives dx = grad_dist / (2 sqrt(sq)) dsq/dscaled,
+    # d = s^2 sq gives dx = s grad_dist dsq/dscaled
+    if root is None:
+        grad_sq = grad_dist * anchors.scale
+    else:
+        grad_sq = grad_dist.mul_(0.5).div_(root).masked_fill_(root == 0, 0.0)
+    if columns is not None:
+        grad_sq = torch.zeros_like(sq).scatter_add_(1, columns, grad_sq)
+    return value.detach(), counts, _gram_vjp(grad_sq, anchors.x.detach() / anchors.scale, rows)
+
+
+class _MinedSum(torch.autograd.Function):
+    """``(value, counts)`` summed over the blocks of anchors; each block's gradient is
+    computed with its value, so that one block of distances exists at a time, and
+    backward only scales the summed gradient."""
+
+    @staticmethod
+    def forward(ctx, x, anchors, select, loss_of, with_grad):
+        total, counts, grad = 0.0, 0, torch.zeros_like(x) if with_grad else None
+        for rows in anchors.blocks:
+            # autocast off: the backward passes run here would otherwise run in half
+            with torch.autocast(x.device.type, enabled=False):
+                value, block_counts, block_grad = _block_terms(
+                    anchors, rows, select, loss_of, with_grad
+                )
+            total, counts = total + value, counts + block_counts
+            if with_grad:
+                grad += block_grad
+        ctx.grad = grad
+        ctx.mark_non_differentiable(counts)
+        return total, counts
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_total, grad_counts):
+        return grad_total * ctx.grad, None, None, None, None
+
+
+def _mine(embeddings, labels, metric, select, loss_of):
+    """Validate, then ``(value, counts, anchors, dtype)``: ``loss_of`` of what ``select``
+    picks, summed over every anchor (see ``_block_terms``)."""
     _checks.check_metric(metric)
     x, dtype = _as_matrix("embeddings", embeddings)
-    labels = _as_labels(labels, x)
-    return pairwise_distances(x, metric=metric), labels, margin, dtype
+    anchors = _Anchors(x, _as_labels(labels, x), metric)
+    if not torch.compiler.is_compiling():
+        with_grad = torch.is_grad_enabled() and x.requires_grad
+        value, counts = _MinedSum.apply(x, anchors, select, loss_of, with_grad)
+        return value, counts, anchors, dtype
+    # static shapes, plain autograd: the whole matrix
+    key, to_distance = _ranked_distances(x, metric)
+    whole = slice(None)
+    members, is_positive, negative = anchors.members, anchors.is_positive, anchors.negative(whole)
+    columns, chosen = select(key.detach(), to_distance, members, is_positive, negative)
+    value, counts = loss_of(
+        to_distance(key if columns is None else key.gather(1, columns)), chosen
+    )
+    return value, counts, anchors, dtype
 
 
-def _active_triplet_counts(dist, positive, negative, margin):
-    """``(c_ap - c_an, N)``: per-pair counts of the active triplets, and their number.
+def _bucket(thresholds, values, strict: bool):
+    """``#{j : thresholds[r, j] < values[r, b]}`` (``<=`` if not ``strict``), for rows of
+    sorted thresholds: ``(R, m), (R, B) -> (R, B)`` int64.
 
-    A valid triplet is active when ``D[a, n] < t[a, p]`` with ``t = D[a, p] + margin``.
-    ``c_ap[a, p]`` counts the negatives of ``a`` below ``t[a, p]`` and ``c_an[a, n]``
-    the positives of ``a`` whose ``t`` is above ``D[a, n]``: one sort of each anchor's
-    negatives and of its thresholds, and two binary searches. ``O(B^2 log B)`` time,
-    ``(B, B)`` memory, no gradient. Both counts use the same comparison, so
+    For a few thresholds, ``m`` comparisons of the whole block (counted in ``uint8``) are
+    faster than ``torch.searchsorted``'s binary search; for many, and under
+    ``torch.compile`` (where ``m = B``), the binary search.
+    """
+    width = thresholds.shape[1]
+    if width > _FEW_POSITIVES or torch.compiler.is_compiling():
+        return torch.searchsorted(thresholds, values, side="left" if strict else "right")
+    bucket = torch.zeros_like(values, dtype=torch.uint8)
+    for j in range(width):
+        t = thresholds[:, j : j + 1]
+        bucket += values > t if strict else values >= t
+    return bucket.to(torch.int64)
+
+
+def _active_triplet_weights(dist, members, is_positive, negative, margin):
+    """``(c_ap - c_an, N)`` for a block of anchors: per-pair counts of the active triplets,
+    ``(R, B)``, and their number.
+
+    A valid triplet is active when ``D[a, n] < t_p = D[a, p] + margin``. Per anchor, the
+    thresholds of its ``m`` positives are sorted and every negative ``n`` is put in the
+    bucket ``#{p : t_p <= D[a, n]}`` (``_bucket``): then ``c_an = m - bucket`` counts
+    the positives for which ``(a, p, n)`` is active, and a cumulative sum of the
+    negatives per bucket gives ``c_ap``, the active negatives of each positive.
+    ``O(B^2 log m)`` time. Both counts use the same comparison, so
     ``sum c_ap = sum c_an = N`` exactly.
     """
-    batch = dist.shape[0]
-    with torch.no_grad():
-        d = dist.detach()
-        threshold = torch.where(positive, d + margin, -torch.inf)  # -inf: not a positive
-        negatives = torch.sort(torch.where(negative, d, torch.inf), dim=1).values
-        c_ap = torch.searchsorted(negatives, threshold, side="left")  # negatives below t
-        thresholds = torch.sort(threshold, dim=1).values
-        at_most = torch.searchsorted(thresholds, d.contiguous(), side="right")  # t <= D[a, n]
-        c_an = torch.where(negative, batch - at_most, 0)  # positives with t > D[a, n]
-        return (c_ap - c_an).to(dist.dtype), c_ap.sum()
+    threshold = torch.where(is_positive, dist.gather(1, members) + margin, -torch.inf)
+    threshold, order = torch.sort(threshold, dim=1)  # pads (-inf) first
+    width = threshold.shape[1]
+    farther = torch.where(negative, dist, torch.inf)  # non-negatives: past every t_p
+    bucket = _bucket(threshold, farther, strict=False)
+    weights = (bucket - width).to(dist.dtype)  # -c_an on negatives, 0 elsewhere
+    per_bucket = dist.new_zeros((dist.shape[0], width + 1))
+    per_bucket.scatter_add_(1, bucket, torch.ones_like(weights))  # exact below 2^24 rows
+    c_ap = per_bucket.cumsum(dim=1)[:, :width]  # negatives with D[a, n] < t_p
+    weights.scatter_add_(1, members.gather(1, order), c_ap)
+    return weights, c_ap.to(torch.int64).sum()  # N can pass 2^24: count it exactly
 
 
 def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str = "euclidean"):
@@ -424,17 +637,26 @@ def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str 
     of the active hinges ``D[a, p] - D[a, n] + margin`` is
     ``sum c_ap D[a, p] - sum c_an D[a, n] + margin N``, where ``c_ap`` counts the
     active triplets of the pair ``(a, p)`` and ``c_an`` those of ``(a, n)``. The counts
-    come from sorting and binary search (``O(B^2 log B)``); the loss is then one
-    weighted sum of the distance matrix, whose gradient is exactly the triplet cube's.
+    come from sorting each anchor's ``m`` positive thresholds (``m``: the largest class)
+    and one binary search per negative, ``O(B^2 log m)``; the loss is then one weighted
+    sum of the distances, whose gradient is exactly the triplet cube's. Above 4096 rows
+    the anchors are taken in blocks, in ``O(B)`` memory per anchor row.
     """
-    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
-    positive, negative = _positive_mask(labels), _negative_mask(labels)
-    weights, n_positive = _active_triplet_counts(dist, positive, negative, margin)
-    n_valid = (positive.sum(dim=1) * negative.sum(dim=1)).sum()
-    n_positive, n_valid = n_positive.to(dist.dtype), n_valid.to(dist.dtype)
-    total = (weights * dist).sum() + margin * n_positive
-    loss = total / n_positive.clamp_min(1)
-    fraction = n_positive / n_valid.clamp_min(1)
+    margin = _checks.check_margin(margin)
+
+    def select(key, to_distance, members, is_positive, negative):
+        dist = to_distance(key)
+        return None, _active_triplet_weights(dist, members, is_positive, negative, margin)
+
+    def loss_of(dist, chosen):
+        weights, n_active = chosen
+        return (weights * dist).sum(), n_active
+
+    total, n_active, anchors, dtype = _mine(embeddings, labels, metric, select, loss_of)
+    n_valid = (anchors.is_positive.sum(dim=1) * anchors.n_negatives).sum().to(total.dtype)
+    n_active = n_active.to(total.dtype)
+    loss = (total + margin * n_active) / n_active.clamp_min(1)
+    fraction = n_active / n_valid.clamp_min(1)
     return loss.to(dtype), fraction.to(dtype)
 
 
@@ -443,27 +665,61 @@ def batch_hard_triplet_loss(
 ):
     """Hardest positive and hardest negative per anchor; see ``tripletlab.numpy``.
 
-    ``(B, B)`` memory. The hardest examples are chosen without autograd (``argmax`` /
-    ``argmin``; of tied examples the lowest index, as in TensorFlow) and only the ``2B``
-    chosen distances carry a gradient; for the euclidean metric the square root is taken
-    of those ``2B`` entries only.
+    The hardest examples are chosen on the ``(B, B)`` distances without gradient
+    (``argmax`` / ``argmin``; of tied examples the lowest index, as in TensorFlow), and
+    only the ``2B`` chosen distances carry one. For the L2 metrics the ranking key is
+    the squared distance, and the square root is taken of the chosen entries only.
+    Above 4096 rows the anchors are taken in blocks, in ``O(B)`` memory per anchor row.
     """
     margin = _checks.check_margin(margin)
-    _checks.check_metric(metric)
-    x, dtype = _as_matrix("embeddings", embeddings)
-    labels = _as_labels(labels, x)
-    key, to_distance = _ranked_distances(x, metric)
-    positive, negative = _positive_mask(labels), _negative_mask(labels)
-    valid = positive.any(dim=1) & negative.any(dim=1)
-    with torch.no_grad():  # which entries; the gradient flows through the gathered ones
-        farthest = torch.where(positive, key, -1.0).argmax(dim=1, keepdim=True)  # key >= 0
-        closest = torch.where(negative, key, torch.inf).argmin(dim=1, keepdim=True)
-    hardest_positive = to_distance(key.gather(1, farthest)[:, 0])
-    hardest_negative = to_distance(key.gather(1, closest)[:, 0])
-    gap = torch.where(valid, hardest_positive - hardest_negative, 0.0)
-    losses = torch.nn.functional.softplus(gap) if soft else torch.relu(gap + margin)
-    loss = torch.where(valid, losses, 0.0).sum() / valid.sum().clamp_min(1)
-    return loss.to(dtype)
+
+    def select(key, to_distance, members, is_positive, negative):
+        slot = torch.where(is_positive, key.gather(1, members), -1.0).argmax(1, keepdim=True)
+        closest = torch.where(negative, key, torch.inf).argmin(dim=1, keepdim=True)  # key >= 0
+        valid = is_positive.any(dim=1) & negative.any(dim=1)
+        return torch.cat([members.gather(1, slot), closest], dim=1), valid
+
+    def loss_of(dist, valid):
+        gap = torch.where(valid, dist[:, 0] - dist[:, 1], 0.0)
+        losses = torch.nn.functional.softplus(gap) if soft else torch.relu(gap + margin)
+        return torch.where(valid, losses, 0.0).sum(), valid.sum()
+
+    total, n_valid, _, dtype = _mine(embeddings, labels, metric, select, loss_of)
+    return (total / n_valid.clamp_min(1)).to(dtype)
+
+
+def _semihard_columns(key, members, is_positive, negative):
+    """``(columns (R, 2m), pairs (R, m))``: per anchor its ``m`` positives in increasing
+    distance, then for each the column of its semi-hard negative: the closest negative
+    farther than the positive, else the farthest negative; and which pairs are real.
+
+    The keys of the ``m`` positives are sorted and one binary search puts every negative
+    in the bucket ``#{p : key_p < key_n}``; the negatives farther than the ``j``-th
+    closest positive are those of the buckets after ``j``. The nearest negative of each
+    bucket (``scatter_reduce``; of ties, the lowest index) and a suffix minimum over the
+    buckets give every pair's negative. ``O(B^2 log m)`` time.
+    """
+    batch = key.shape[1]
+    positive_key = torch.where(is_positive, key.gather(1, members), torch.inf)
+    positive_key, order = torch.sort(positive_key, dim=1)  # pads (inf) last
+    width = positive_key.shape[1]
+    farther = torch.where(negative, key, torch.inf)
+    bucket = _bucket(positive_key, farther, strict=True)
+    buckets = (key.shape[0], width + 1)
+    nearest = key.new_full(buckets, torch.inf).scatter_reduce_(1, bucket, farther, "amin")
+    column = torch.arange(batch, device=key.device).expand_as(bucket)
+    is_nearest = negative & (farther == nearest.gather(1, bucket))
+    first = bucket.new_full(buckets, batch)
+    first.scatter_reduce_(1, bucket, torch.where(is_nearest, column, batch), "amin")
+    # suffix[:, j]: the nearest negative of the buckets j + 1 .. m, and in which bucket
+    suffix, at = torch.cummin(nearest.flip(1), dim=1)
+    suffix, at = suffix.flip(1)[:, 1:], width - at.flip(1)[:, 1:]
+    # no negative farther than the positive: the farthest one (of ties the highest index,
+    # the last entry of a stable ascending sort of the negatives)
+    farthest = (batch - 1) - torch.where(negative, key, -1.0).flip(1).argmax(1, keepdim=True)
+    chosen = torch.where(suffix < torch.inf, first.gather(1, at), farthest)
+    pairs = is_positive.gather(1, order) & negative.any(dim=1, keepdim=True)
+    return torch.cat([members.gather(1, order), chosen], dim=1), pairs
 
 
 def batch_semihard_triplet_loss(
@@ -471,26 +727,24 @@ def batch_semihard_triplet_loss(
 ):
     """Semi-hard negative per (anchor, positive) pair; see ``tripletlab.numpy``.
 
-    No ``(B, B, B)`` tensor: each anchor's negative distances are sorted once, and a
-    binary search (``torch.searchsorted``) finds, for every positive, the first
-    negative farther than it. ``O(B^2 log B)`` time, ``(B, B)`` memory. Ties keep the
-    lowest index (stable sort), in both frameworks.
+    No ``(B, B, B)`` tensor and no sort of the ``(B, B)`` matrix: each anchor's ``m``
+    positives are sorted and every negative is placed among them by a binary search
+    (``torch.searchsorted``), ``O(B^2 log m)``. Ties keep the lowest index (the highest
+    for the fallback to the farthest negative), as a stable sort of the negatives does,
+    in both frameworks. Only the chosen distances carry a gradient. Above 4096 rows the
+    anchors are taken in blocks.
     """
-    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
-    positive, negative = _positive_mask(labels), _negative_mask(labels)
-    n_negatives = negative.sum(dim=1, keepdim=True)  # (B, 1)
-    with torch.no_grad():
-        sorted_negatives, order = torch.sort(
-            torch.where(negative, dist.detach(), torch.inf), dim=1, stable=True
-        )
-        beyond = torch.searchsorted(sorted_negatives, dist.detach().contiguous(), right=True)
-        rank = torch.where(beyond < n_negatives, beyond, n_negatives - 1).clamp_min(0)
-        chosen = torch.gather(order, 1, rank)  # (B, B): column of the negative for [a, p]
-    d_an = torch.gather(dist, 1, chosen)
-    pairs = positive & (n_negatives > 0)
-    losses = torch.relu(dist - d_an + margin)
-    loss = torch.where(pairs, losses, 0.0).sum() / pairs.sum().clamp_min(1)
-    return loss.to(dtype)
+    margin = _checks.check_margin(margin)
+
+    def select(key, to_distance, members, is_positive, negative):
+        return _semihard_columns(key, members, is_positive, negative)
+
+    def loss_of(dist, pairs):
+        d_ap, d_an = dist.chunk(2, dim=1)
+        return torch.where(pairs, torch.relu(d_ap - d_an + margin), 0.0).sum(), pairs.sum()
+
+    total, n_pairs, _, dtype = _mine(embeddings, labels, metric, select, loss_of)
+    return (total / n_pairs.clamp_min(1)).to(dtype)
 
 
 # --------------------------------------------------------------------------- siamese head
