@@ -70,6 +70,8 @@ def estimated_gib(method: str, size: int) -> float:
         return triplets * 8 * 3 * 2 / 2**30
     if method == "cube batch-all":
         return size**3 * 4 * 4 / 2**30  # a few float32 cubes
+    if method.startswith("tl.torch"):  # row blocks of 2^24 distances above 4096 rows
+        return min(size, 4096) * size * 4 * 12 / 2**30
     return size * size * 4 * 12 / 2**30  # a dozen B x B float32 matrices
 
 

@@ -707,18 +707,26 @@ def _semihard_columns(key, members, is_positive, negative):
     bucket = _bucket(positive_key, farther, strict=True)
     buckets = (key.shape[0], width + 1)
     nearest = key.new_full(buckets, torch.inf).scatter_reduce_(1, bucket, farther, "amin")
+    # the lowest column holding each bucket's nearest negative (a non-negative, at inf,
+    # can match only a bucket without negatives, which is never chosen)
     column = torch.arange(batch, device=key.device).expand_as(bucket)
-    is_nearest = negative & (farther == nearest.gather(1, bucket))
+    is_nearest = farther == nearest.gather(1, bucket)
     first = bucket.new_full(buckets, batch)
     first.scatter_reduce_(1, bucket, torch.where(is_nearest, column, batch), "amin")
     # suffix[:, j]: the nearest negative of the buckets j + 1 .. m, and in which bucket
     suffix, at = torch.cummin(nearest.flip(1), dim=1)
     suffix, at = suffix.flip(1)[:, 1:], width - at.flip(1)[:, 1:]
-    # no negative farther than the positive: the farthest one (of ties the highest index,
-    # the last entry of a stable ascending sort of the negatives)
-    farthest = (batch - 1) - torch.where(negative, key, -1.0).flip(1).argmax(1, keepdim=True)
-    chosen = torch.where(suffix < torch.inf, first.gather(1, at), farthest)
     pairs = is_positive.gather(1, order) & negative.any(dim=1, keepdim=True)
+    # no negative farther than the positive: the farthest one (of ties the highest index,
+    # the last entry of a stable ascending sort of the negatives), for the anchors that
+    # need it (all of them under torch.compile, whose shapes cannot depend on the data)
+    fallback = slice(None)
+    if not torch.compiler.is_compiling():
+        fallback = ((suffix == torch.inf) & pairs).any(dim=1).nonzero()[:, 0]
+    farthest = torch.zeros_like(at[:, :1])
+    flipped = torch.where(negative[fallback], key[fallback], -1.0).flip(1)
+    farthest[fallback] = (batch - 1) - flipped.argmax(dim=1, keepdim=True)
+    chosen = torch.where(suffix < torch.inf, first.gather(1, at), farthest)
     return torch.cat([members.gather(1, order), chosen], dim=1), pairs
 
 
