@@ -290,24 +290,64 @@ assert not np.isclose(shortcut_loss, losses["batch-hard"])
 # The shortcut overstates the loss and, worse, its gradient pulls each anchor towards
 # a member of another class. The package takes the maximum over the anchor's
 # positives only (and the minimum over its negatives only).
-#
-# ## Cost as the batch grows
+
+# %% [markdown]
+# ## Cost as the batch grows: counting instead of enumerating
 #
 # The NumPy backend builds the $B \times B \times B$ cube of triplets, as above: easy
 # to read and to check, but its memory grows as $B^3$. The PyTorch and TensorFlow
-# backends never keep a cube: batch-hard needs only the $B \times B$ distance matrix;
-# semi-hard sorts each anchor's negatives and finds each positive's semi-hard negative
-# by binary search. Batch-all needs only *counts*: the sum of the active hinges is
+# backends never keep a cube. Batch-hard needs only the $B \times B$ distance matrix.
+# Batch-all needs only *counts*: the sum of the active hinges is
 #
 # $$\sum_{\text{active}} \bigl(d_{ap} - d_{an} + m\bigr)
 # = \sum_{a, p} c_{ap}\, d_{ap} - \sum_{a, n} c_{an}\, d_{an} + m N,$$
 #
-# where $c_{ap}$ is the number of active triplets of the pair $(a, p)$ (negatives of
-# $a$ closer than $d_{ap} + m$: a binary search in the anchor's sorted negatives),
-# $c_{an}$ the number of active triplets of $(a, n)$ (a binary search in the anchor's
-# sorted thresholds $d_{ap} + m$), and $N$ the number of active triplets. One
-# weighted sum of the distance matrix then gives the loss, and its gradient is exactly
-# the cube's. The memory of one float64 cube, against one float32 distance matrix:
+# where $c_{ap}$ is the number of active triplets of the pair $(a, p)$ (the negatives
+# of $a$ closer than the threshold $t_{ap} = d_{ap} + m$), $c_{an}$ the number of
+# active triplets of $(a, n)$ (the positives of $a$ whose threshold is above
+# $d_{an}$), and $N$ the number of active triplets. One weighted sum of the distance
+# matrix then gives the loss, and its gradient is exactly the cube's: each distance
+# appears with the weight $c_{ap}$ or $-c_{an}$.
+#
+# The counts cost little because an anchor has few positives: $K - 1$ in a P x K
+# batch. Sort the anchor's $K - 1$ thresholds; put every negative in the *bucket*
+# $b_n = \#\{p : t_{ap} \le d_{an}\}$. Then $c_{an} = (K - 1) - b_n$, and $c_{ap}$ for
+# the $j$-th smallest threshold is the number of negatives in the buckets $0 \dots j$, a
+# cumulative sum over $K$ buckets. That is $O(B^2 \log K)$ work (or $B^2 K$ plain
+# comparisons, faster for small $K$), never $B^3$. (The TensorFlow backend sorts
+# each anchor's negatives instead: $O(B^2 \log B)$.) On the anchor of the batch above
+# with the most active triplets:
+
+# %%
+a = int(np.argmax((valid & (D[:, :, None] - D[:, None, :] + margin > 0)).sum(axis=(1, 2))))
+positives = np.flatnonzero(positive_mask[a])
+negatives = np.flatnonzero(negative_mask[a])
+thresholds = np.sort(D[a, positives] + margin)
+bucket = np.array([np.sum(thresholds <= D[a, n]) for n in negatives])
+c_an = len(thresholds) - bucket
+c_ap_sorted = np.cumsum(np.bincount(bucket, minlength=len(thresholds) + 1))[:-1]
+print("anchor", a, " thresholds t_ap (sorted):", thresholds.round(3).tolist())
+print("negatives:", negatives.tolist())
+print("d_an:     ", D[a, negatives].round(3).tolist())
+print("bucket:   ", bucket.tolist(), "  c_an = K - 1 - bucket:", c_an.tolist())
+print("c_ap, one per sorted threshold:", c_ap_sorted.tolist())
+hinges = D[a, positives][:, None] - D[a, negatives][None, :] + margin  # this anchor's triplets
+assert np.array_equal(np.sort((hinges > 0).sum(axis=1)), np.sort(c_ap_sorted))
+assert np.array_equal((hinges > 0).sum(axis=0), c_an)
+assert c_an.sum() == c_ap_sorted.sum() == (hinges > 0).sum()
+print(f"active triplets of anchor {a}: {c_an.sum()} (c_an and c_ap both count them)")
+
+# %% [markdown]
+# Both counts come out of the same comparisons, so they always agree, and they match
+# the anchor's slice of the cube. Semi-hard mining uses the same buckets (of the
+# positive distances, not the thresholds): the negatives farther than the $j$-th
+# closest positive are those of the buckets after $j$, so the nearest negative of each
+# bucket and a running minimum over the buckets give every pair its semi-hard negative.
+#
+# Memory: one float64 cube against one float32 distance matrix. Above 4096 rows the
+# PyTorch backend goes further and works on blocks of anchor rows (about $2^{24}$
+# distances each), computing each block's gradient at once, so that its memory grows
+# as $B$, not $B^2$.
 
 # %%
 print("     B   cube, float64   B x B, float32")
@@ -365,10 +405,9 @@ plt.show()
 
 # %% [markdown]
 # The cube stops at $B = 256$ here (its float64 hinge tensor alone is 128 MiB there
-# and 8 GiB at $B = 1024$), and its time grows as $B^3$. Without the cube, batch-hard
-# grows as $B^2$ (one distance matrix), semi-hard and batch-all as $B^2 \log B$ (the
-# sorts); the matrix product that computes the distances, $B^2 D$, is a large part of
-# every one of them.
+# and 8 GiB at $B = 1024$), and its time grows as $B^3$. Without the cube, all three
+# grow as $B^2$ (the distance matrix, and the buckets of the $K - 1$ positives); the
+# matrix product that computes the distances, $B^2 D$, is a large part of each.
 #
 # ## Summary
 #
