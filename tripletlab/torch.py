@@ -19,6 +19,9 @@ Framework notes, for every function:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import torch
 
 from tripletlab import FRAMEWORK_NAMES, PUBLIC_NAMES, _checks
@@ -496,14 +499,16 @@ def _gram_vjp(grad_sq, scaled, rows):
     return grad
 
 
-def _block_terms(anchors: _Anchors, rows: slice, select, loss_of, with_grad: bool):
+def _block_terms(anchors: _Anchors, rows: slice, mining, with_grad: bool):
     """``(value, counts, gradient of value or None)`` of one block of anchors.
 
-    ``select(key, to_distance, members, is_positive, negative) -> (columns, chosen)``
-    picks, without gradient, the distances the loss uses: ``columns`` ``(R, k)``, or
-    None for the whole rows; ``loss_of(distances, chosen) -> (value, counts)``. For the
-    L2 metrics nothing of the ``(R, B)`` block is differentiated: the gradient with
-    respect to the picked distances is carried to the rows in closed form
+    ``mining.select(key, members, is_positive, negative) -> (columns, chosen)`` picks,
+    without gradient, the distances the loss uses: ``columns`` ``(R, k)``, or None for
+    the whole rows; ``key`` ranks the pairs as the distance does (for the L2 metrics the
+    squared distance of the scaled rows), or is the distance itself where
+    ``mining.on_distances``. ``mining.loss_of(distances, chosen) -> (value, counts)``.
+    For the L2 metrics nothing of the ``(R, B)`` block is differentiated: the gradient
+    with respect to the picked distances is carried to the rows in closed form
     (``dd/dsq = 1 / (2 d)``, 0 where ``d = 0``; ``_gram_vjp``). The other metrics
     differentiate the block's distances with autograd.
     """
@@ -513,30 +518,40 @@ def _block_terms(anchors: _Anchors, rows: slice, select, loss_of, with_grad: boo
         with torch.enable_grad():
             x = anchors.x.detach().requires_grad_(with_grad)
             dist = anchors.distances(x, rows)
-            columns, chosen = select(dist.detach(), lambda d: d, members, is_positive, negative)
-            value, counts = loss_of(dist if columns is None else dist.gather(1, columns), chosen)
+            columns, chosen = mining.select(dist.detach(), members, is_positive, negative)
+            picked = dist if columns is None else dist.gather(1, columns)
+            value, counts = mining.loss_of(picked, chosen)
             grad = torch.autograd.grad(value, x)[0] if with_grad else None
         return value.detach(), counts, grad
-    sq = anchors.l2_keys(rows)
-    columns, chosen = select(sq, anchors.to_distance, members, is_positive, negative)
-    picked = sq if columns is None else sq.gather(1, columns)
-    root = torch.sqrt(picked) if anchors.metric == "euclidean" else None
-    dist = root * anchors.scale if root is not None else anchors.to_distance(picked)
+    sq, scale = anchors.l2_keys(rows), anchors.scale
+
+    def root_and_distance(sq):
+        if anchors.metric == "sqeuclidean":
+            return None, sq * scale * scale
+        root = torch.sqrt(sq)
+        return root, root * scale
+
+    if mining.on_distances:
+        root, dist = root_and_distance(sq)
+        columns, chosen = mining.select(dist, members, is_positive, negative)
+    else:
+        columns, chosen = mining.select(sq, members, is_positive, negative)
+        root, dist = root_and_distance(sq.gather(1, columns))
     with torch.enable_grad():
         dist.requires_grad_(with_grad)
-        value, counts = loss_of(dist, chosen)
+        value, counts = mining.loss_of(dist, chosen)
         grad_dist = torch.autograd.grad(value, dist)[0] if with_grad else None
     if not with_grad:
         return value.detach(), counts, None
     # with x = s * scaled: d = s sqrt(sq) gives dx = grad_dist / (2 sqrt(sq)) dsq/dscaled,
     # d = s^2 sq gives dx = s grad_dist dsq/dscaled
     if root is None:
-        grad_sq = grad_dist * anchors.scale
+        grad_sq = grad_dist * scale
     else:
         grad_sq = grad_dist.mul_(0.5).div_(root).masked_fill_(root == 0, 0.0)
     if columns is not None:
         grad_sq = torch.zeros_like(sq).scatter_add_(1, columns, grad_sq)
-    return value.detach(), counts, _gram_vjp(grad_sq, anchors.x.detach() / anchors.scale, rows)
+    return value.detach(), counts, _gram_vjp(grad_sq, anchors.x.detach() / scale, rows)
 
 
 class _MinedSum(torch.autograd.Function):
@@ -545,14 +560,12 @@ class _MinedSum(torch.autograd.Function):
     backward only scales the summed gradient."""
 
     @staticmethod
-    def forward(ctx, x, anchors, select, loss_of, with_grad):
+    def forward(ctx, x, anchors, mining, with_grad):
         total, counts, grad = 0.0, 0, torch.zeros_like(x) if with_grad else None
         for rows in anchors.blocks:
             # autocast off: the backward passes run here would otherwise run in half
             with torch.autocast(x.device.type, enabled=False):
-                value, block_counts, block_grad = _block_terms(
-                    anchors, rows, select, loss_of, with_grad
-                )
+                value, block_counts, block_grad = _block_terms(anchors, rows, mining, with_grad)
             total, counts = total + value, counts + block_counts
             if with_grad:
                 grad += block_grad
@@ -563,46 +576,65 @@ class _MinedSum(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_total, grad_counts):
-        return grad_total * ctx.grad, None, None, None, None
+        return grad_total * ctx.grad, None, None, None
 
 
-def _mine(embeddings, labels, metric, select, loss_of):
-    """Validate, then ``(value, counts, anchors, dtype)``: ``loss_of`` of what ``select``
-    picks, summed over every anchor (see ``_block_terms``)."""
+class _Mining(NamedTuple):
+    """A mining loss, as ``_block_terms`` runs it on each block of anchors."""
+
+    select: Callable  # (key, members, is_positive, negative) -> (columns, chosen)
+    loss_of: Callable  # (distances, chosen) -> (value, counts)
+    on_distances: bool = False  # select ranks distances, not keys
+
+
+def _mine(embeddings, labels, metric, mining: _Mining):
+    """Validate, then ``(value, counts, anchors, dtype)``: ``mining.loss_of`` of what
+    ``mining.select`` picks, summed over every anchor (see ``_block_terms``)."""
     _checks.check_metric(metric)
     x, dtype = _as_matrix("embeddings", embeddings)
     anchors = _Anchors(x, _as_labels(labels, x), metric)
     if not torch.compiler.is_compiling():
         with_grad = torch.is_grad_enabled() and x.requires_grad
-        value, counts = _MinedSum.apply(x, anchors, select, loss_of, with_grad)
+        value, counts = _MinedSum.apply(x, anchors, mining, with_grad)
         return value, counts, anchors, dtype
     # static shapes, plain autograd: the whole matrix
     key, to_distance = _ranked_distances(x, metric)
+    if mining.on_distances:
+        key, to_distance = to_distance(key), lambda d: d
     whole = slice(None)
     members, is_positive, negative = anchors.members, anchors.is_positive, anchors.negative(whole)
-    columns, chosen = select(key.detach(), to_distance, members, is_positive, negative)
-    value, counts = loss_of(
-        to_distance(key if columns is None else key.gather(1, columns)), chosen
-    )
-    return value, counts, anchors, dtype
+    columns, chosen = mining.select(key.detach(), members, is_positive, negative)
+    picked = to_distance(key if columns is None else key.gather(1, columns))
+    return *mining.loss_of(picked, chosen), anchors, dtype
 
 
-def _bucket(thresholds, values, strict: bool):
-    """``#{j : thresholds[r, j] < values[r, b]}`` (``<=`` if not ``strict``), for rows of
-    sorted thresholds: ``(R, m), (R, B) -> (R, B)`` int64.
+def _bucket(thresholds, values, strict: bool, count_not_past: bool = False):
+    """``(bucket, not_past)`` for rows of sorted thresholds, ``(R, m)``, and values,
+    ``(R, B)``: ``bucket[r, b] = #{j : thresholds[r, j] < values[r, b]}`` (``<=`` if not
+    ``strict``), uint8 or int64; with ``count_not_past``, ``not_past[r, j]`` counts the
+    values of row ``r`` not past threshold ``j``, ``(R, m)``, else None.
 
     For a few thresholds, ``m`` comparisons of the whole block (counted in ``uint8``) are
     faster than ``torch.searchsorted``'s binary search; for many, and under
     ``torch.compile`` (where ``m = B``), the binary search.
     """
-    width = thresholds.shape[1]
+    (rows, width), batch = thresholds.shape, values.shape[1]
     if width > _FEW_POSITIVES or torch.compiler.is_compiling():
-        return torch.searchsorted(thresholds, values, side="left" if strict else "right")
+        bucket = torch.searchsorted(thresholds, values, side="left" if strict else "right")
+        if not count_not_past:
+            return bucket, None
+        per_bucket = values.new_zeros((rows, width + 1))
+        per_bucket.scatter_add_(1, bucket, torch.ones_like(values))  # exact below 2^24 rows
+        return bucket, per_bucket.cumsum(dim=1)[:, :width]
     bucket = torch.zeros_like(values, dtype=torch.uint8)
+    past = torch.empty_like(values, dtype=torch.bool)
+    not_past = values.new_empty((rows, width)) if count_not_past else None
     for j in range(width):
-        t = thresholds[:, j : j + 1]
-        bucket += values > t if strict else values >= t
-    return bucket.to(torch.int64)
+        (torch.gt if strict else torch.ge)(values, thresholds[:, j : j + 1], out=past)
+        bucket += past.view(torch.uint8)
+        if count_not_past:
+            not_past[:, j] = batch - past.view(torch.uint8).sum(dim=1, dtype=torch.int32)
+    return bucket, not_past
 
 
 def _active_triplet_weights(dist, members, is_positive, negative, margin):
@@ -619,14 +651,10 @@ def _active_triplet_weights(dist, members, is_positive, negative, margin):
     """
     threshold = torch.where(is_positive, dist.gather(1, members) + margin, -torch.inf)
     threshold, order = torch.sort(threshold, dim=1)  # pads (-inf) first
-    width = threshold.shape[1]
     farther = torch.where(negative, dist, torch.inf)  # non-negatives: past every t_p
-    bucket = _bucket(threshold, farther, strict=False)
-    weights = (bucket - width).to(dist.dtype)  # -c_an on negatives, 0 elsewhere
-    per_bucket = dist.new_zeros((dist.shape[0], width + 1))
-    per_bucket.scatter_add_(1, bucket, torch.ones_like(weights))  # exact below 2^24 rows
-    c_ap = per_bucket.cumsum(dim=1)[:, :width]  # negatives with D[a, n] < t_p
-    weights.scatter_add_(1, members.gather(1, order), c_ap)
+    bucket, c_ap = _bucket(threshold, farther, strict=False, count_not_past=True)
+    weights = bucket.to(dist.dtype).sub_(threshold.shape[1])  # -c_an on negatives, else 0
+    weights.scatter_add_(1, members.gather(1, order), c_ap)  # c_ap: negatives below t_p
     return weights, c_ap.to(torch.int64).sum()  # N can pass 2^24: count it exactly
 
 
@@ -644,15 +672,15 @@ def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str 
     """
     margin = _checks.check_margin(margin)
 
-    def select(key, to_distance, members, is_positive, negative):
-        dist = to_distance(key)
+    def select(dist, members, is_positive, negative):
         return None, _active_triplet_weights(dist, members, is_positive, negative, margin)
 
     def loss_of(dist, chosen):
         weights, n_active = chosen
-        return (weights * dist).sum(), n_active
+        return torch.dot(weights.reshape(-1), dist.reshape(-1)), n_active
 
-    total, n_active, anchors, dtype = _mine(embeddings, labels, metric, select, loss_of)
+    mining = _Mining(select, loss_of, on_distances=True)
+    total, n_active, anchors, dtype = _mine(embeddings, labels, metric, mining)
     n_valid = (anchors.is_positive.sum(dim=1) * anchors.n_negatives).sum().to(total.dtype)
     n_active = n_active.to(total.dtype)
     loss = (total + margin * n_active) / n_active.clamp_min(1)
@@ -673,7 +701,7 @@ def batch_hard_triplet_loss(
     """
     margin = _checks.check_margin(margin)
 
-    def select(key, to_distance, members, is_positive, negative):
+    def select(key, members, is_positive, negative):
         slot = torch.where(is_positive, key.gather(1, members), -1.0).argmax(1, keepdim=True)
         closest = torch.where(negative, key, torch.inf).argmin(dim=1, keepdim=True)  # key >= 0
         valid = is_positive.any(dim=1) & negative.any(dim=1)
@@ -684,7 +712,7 @@ def batch_hard_triplet_loss(
         losses = torch.nn.functional.softplus(gap) if soft else torch.relu(gap + margin)
         return torch.where(valid, losses, 0.0).sum(), valid.sum()
 
-    total, n_valid, _, dtype = _mine(embeddings, labels, metric, select, loss_of)
+    total, n_valid, _, dtype = _mine(embeddings, labels, metric, _Mining(select, loss_of))
     return (total / n_valid.clamp_min(1)).to(dtype)
 
 
@@ -704,7 +732,7 @@ def _semihard_columns(key, members, is_positive, negative):
     positive_key, order = torch.sort(positive_key, dim=1)  # pads (inf) last
     width = positive_key.shape[1]
     farther = torch.where(negative, key, torch.inf)
-    bucket = _bucket(positive_key, farther, strict=True)
+    bucket = _bucket(positive_key, farther, strict=True)[0].to(torch.int64)
     buckets = (key.shape[0], width + 1)
     nearest = key.new_full(buckets, torch.inf).scatter_reduce_(1, bucket, farther, "amin")
     # the lowest column holding each bucket's nearest negative (a non-negative, at inf,
@@ -744,14 +772,12 @@ def batch_semihard_triplet_loss(
     """
     margin = _checks.check_margin(margin)
 
-    def select(key, to_distance, members, is_positive, negative):
-        return _semihard_columns(key, members, is_positive, negative)
-
     def loss_of(dist, pairs):
         d_ap, d_an = dist.chunk(2, dim=1)
         return torch.where(pairs, torch.relu(d_ap - d_an + margin), 0.0).sum(), pairs.sum()
 
-    total, n_pairs, _, dtype = _mine(embeddings, labels, metric, select, loss_of)
+    mining = _Mining(_semihard_columns, loss_of)
+    total, n_pairs, _, dtype = _mine(embeddings, labels, metric, mining)
     return (total / n_pairs.clamp_min(1)).to(dtype)
 
 
