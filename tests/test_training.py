@@ -92,7 +92,12 @@ def test_training_learns_on_the_training_classes(small):
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"loss_name": "triplet"}, "loss_name"), ({"epochs": 0}, "epochs"), ({"lr": 0}, "lr")],
+    [
+        ({"loss_name": "triplet"}, "loss_name"),
+        ({"epochs": 0}, "epochs"),
+        ({"lr": 0}, "lr"),
+        ({"schedule": "step"}, "schedule"),
+    ],
 )
 def test_bad_arguments_raise_naming_them(small, kwargs, name):
     if "torch" in SKIPPED:
@@ -113,3 +118,94 @@ def test_bad_arguments_raise_naming_them(small, kwargs, name):
             progress=False,
             **args,
         )
+
+
+# --------------------------------------------------------------------------- the CNN
+
+
+def test_torch_cnn_embeds_to_unit_rows_of_the_last_width(small):
+    if "torch" in SKIPPED:
+        pytest.skip("torch skipped")
+    import torch
+
+    from tripletlab.training import torch_cnn
+
+    seed_everything(0)
+    model = torch_cnn(channels=(4, 6))
+    with torch.no_grad():
+        out = model(torch.as_tensor(small[0][:5])).numpy()
+    assert out.shape == (5, 6)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+    # no ReLU after the last convolution: the embedding takes both signs
+    assert (out < 0).any() and (out > 0).any()
+    assert sum(p.numel() for p in model.parameters()) == (9 * 1 + 1) * 4 + (9 * 4 + 1) * 6
+
+
+def test_keras_cnn_matches_the_torch_cnn_shapes_and_init_distribution(small):
+    if "tensorflow" in SKIPPED:
+        pytest.skip("tensorflow skipped")
+    import keras
+
+    from tripletlab.training import keras_cnn
+
+    keras.utils.set_random_seed(0)
+    model = keras_cnn(channels=(4, 6))
+    out = np.asarray(model(small[0][:5]))
+    assert out.shape == (5, 6)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+    assert model.count_params() == (9 * 1 + 1) * 4 + (9 * 4 + 1) * 6
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    for conv, fan_in in zip(convs, (9 * 1, 9 * 4), strict=True):
+        kernel, bias = (np.asarray(w) for w in conv.weights)
+        bound = 1 / np.sqrt(fan_in)
+        # PyTorch's Conv2d distribution: uniform in +-1/sqrt(fan_in), biases included
+        assert np.abs(kernel).max() <= bound and np.abs(bias).max() <= bound
+        assert np.abs(kernel).max() > 0.8 * bound and (bias != 0).all()
+
+
+@pytest.mark.parametrize("channels", [(), (4, 0), (4, 2.0), 4])
+def test_bad_channels_raise_naming_them(channels):
+    from tripletlab.training import torch_cnn
+
+    if "torch" in SKIPPED:
+        pytest.skip("torch skipped")
+    with pytest.raises(ValueError, match="^channels"):
+        torch_cnn(channels=channels)
+
+
+def test_cosine_schedule_changes_training_and_is_reproducible(small):
+    if "torch" in SKIPPED:
+        pytest.skip("torch skipped")
+    from tripletlab.training import torch_cnn, train_torch
+
+    def run(schedule):
+        seed_everything(2)
+        model = torch_cnn(channels=(4, 8))
+        args = dict(epochs=2, p=4, k=4, lr=1e-2, seed=2, progress=False)
+        return train_torch(model, "batch_hard", *small, **args, schedule=schedule)
+
+    cosine, constant = run("cosine"), run("constant")
+    check_history(cosine, 2, fraction_expected=False)
+    assert cosine["loss"] != constant["loss"]  # the decayed steps differ
+    np.testing.assert_array_equal(
+        np.array(list(cosine.values())), np.array(list(run("cosine").values()))
+    )
+
+
+def test_keras_cosine_schedule_is_reproducible(small):
+    if "tensorflow" in SKIPPED:
+        pytest.skip("tensorflow skipped")
+    from tripletlab.training import keras_cnn, train_keras
+
+    def run():
+        seed_everything(2)
+        import keras
+
+        keras.utils.set_random_seed(2)
+        model = keras_cnn(channels=(4, 8))
+        args = dict(epochs=2, p=4, k=4, lr=1e-2, seed=2, progress=False)
+        return train_keras(model, "batch_semihard", *small, **args, schedule="cosine")
+
+    first = run()
+    check_history(first, 2, fraction_expected=False)
+    np.testing.assert_array_equal(np.array(list(first.values())), np.array(list(run().values())))

@@ -1,7 +1,9 @@
 """Training an embedding with online mining: a PyTorch loop and a Keras ``fit``.
 
-Both train on ``PKSampler`` batches (P classes x K samples) with Adam and one of the
-losses in ``LOSSES``, and return a history of per-epoch lists (``HISTORY_KEYS``):
+Both train on ``PKSampler`` batches (P classes x K samples) with Adam (a constant
+learning rate, or one decayed to zero on a cosine over all the steps: ``SCHEDULES``) and
+one of the losses in ``LOSSES``, and return a history of per-epoch lists
+(``HISTORY_KEYS``):
 
 - ``loss``: the mean of the epoch's batch losses;
 - ``fraction_positive``: batch-all only, the mean over the epoch's batches of
@@ -23,11 +25,27 @@ import numpy as np
 from tripletlab.data import PKSampler, seed_everything
 from tripletlab.metrics import retrieval_metrics
 
-__all__ = ["LOSSES", "HISTORY_KEYS", "torch_mlp", "keras_mlp", "train_torch", "train_keras"]
+__all__ = [
+    "LOSSES",
+    "SCHEDULES",
+    "HISTORY_KEYS",
+    "torch_mlp",
+    "keras_mlp",
+    "torch_cnn",
+    "keras_cnn",
+    "train_torch",
+    "train_keras",
+]
 
 LOSSES = ("batch_all", "batch_hard", "batch_hard_soft", "batch_semihard", "contrastive")
 """Loss names: the three mining strategies, batch-hard with the soft margin, and the
 contrastive loss on every pair of the batch."""
+
+SCHEDULES = ("constant", "cosine")
+"""Learning-rate schedules: ``constant`` keeps ``lr``; ``cosine`` decays it from ``lr``
+to 0 over the ``epochs * len(sampler)`` steps, ``lr * (1 + cos(pi * step / steps)) / 2``
+at step ``step = 0, 1, ...`` (``torch.optim.lr_scheduler.CosineAnnealingLR`` stepped
+after each batch; ``keras.optimizers.schedules.CosineDecay``)."""
 
 HISTORY_KEYS = ("loss", "fraction_positive", "precision_at_1", "r_precision", "map_at_r")
 """The keys of a training history, each a list with one float per epoch."""
@@ -37,9 +55,11 @@ DEFAULT_MARGINS = {"contrastive": 1.0}
 defaults of the loss functions); the soft margin has no margin."""
 
 
-def _check(loss_name, epochs, p, k, lr, margin):
+def _check(loss_name, epochs, p, k, lr, margin, schedule="constant"):
     if loss_name not in LOSSES:
         raise ValueError(f"loss_name must be one of {LOSSES}; got {loss_name!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1; got {epochs!r}")
     if not (isinstance(lr, int | float) and lr > 0):
@@ -102,6 +122,88 @@ def keras_mlp(in_features: int = 64, hidden: int = 128, out_features: int = 32):
     )
 
 
+def _check_channels(channels) -> tuple[int, ...]:
+    if (
+        not isinstance(channels, tuple | list)
+        or not channels
+        or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels)
+    ):
+        raise ValueError(f"channels must be a non-empty sequence of ints >= 1; got {channels!r}")
+    return tuple(channels)
+
+
+def torch_cnn(channels: tuple[int, ...] = (64, 128), side: int = 8):
+    """A small CNN on ``side x side`` images, output L2-normalized: a ``torch.nn.Module``.
+
+    Input ``(N, side * side)`` (flattened rows, as ``load_digits`` gives them), reshaped to
+    one channel; then ``Conv2d(3 x 3, padding 1)`` layers with ``channels[i]`` output
+    channels, ReLU between them but not after the last; then the maximum over the
+    ``side x side`` positions (global max pooling) and L2 normalization. Output
+    ``(N, channels[-1])``. With no ReLU after the last convolution the embedding can take
+    either sign, so a channel cannot die at zero for every image. Build it after
+    ``seed_everything`` for reproducible initial weights.
+    """
+    import torch
+
+    from tripletlab import torch as tl
+
+    channels = _check_channels(channels)
+
+    class CNN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers: list[torch.nn.Module] = []
+            for i, (a, b) in enumerate(zip((1, *channels[:-1]), channels, strict=True)):
+                if i:
+                    layers.append(torch.nn.ReLU())
+                layers.append(torch.nn.Conv2d(a, b, kernel_size=3, padding=1))
+            self.body = torch.nn.Sequential(*layers)
+
+        def forward(self, x):
+            h = self.body(x.reshape(-1, 1, side, side))
+            return tl.l2_normalize(h.amax(dim=(2, 3)))
+
+    return CNN()
+
+
+def keras_cnn(channels: tuple[int, ...] = (64, 128), side: int = 8):
+    """The same CNN as ``torch_cnn`` as a ``keras.Sequential``: ``Reshape`` to
+    ``(side, side, 1)``, ``Conv2D(3 x 3, padding="same")`` layers (ReLU on all but the
+    last), ``GlobalMaxPooling2D``, ``UnitNormalization``.
+
+    The weights are drawn as PyTorch draws a ``Conv2d``'s: kernel and bias uniform in
+    ``+-1 / sqrt(fan_in)``, ``fan_in = 9 * in_channels`` (Keras' default, Glorot-uniform
+    kernel and zero bias, trains this network to a worse embedding of the unseen digits
+    in notebook 07). The same distribution, not the same numbers: the two frameworks
+    draw different random weights.
+    """
+    import keras
+
+    channels = _check_channels(channels)
+    convs = []
+    for i, (a, c) in enumerate(zip((1, *channels[:-1]), channels, strict=True)):
+        bound = 1.0 / math.sqrt(9 * a)
+        convs.append(
+            keras.layers.Conv2D(
+                c,
+                3,
+                padding="same",
+                activation="relu" if i < len(channels) - 1 else None,
+                kernel_initializer=keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"),
+                bias_initializer=keras.initializers.RandomUniform(-bound, bound),
+            )
+        )
+    return keras.Sequential(
+        [
+            keras.Input((side * side,)),
+            keras.layers.Reshape((side, side, 1)),
+            *convs,
+            keras.layers.GlobalMaxPooling2D(),
+            keras.layers.UnitNormalization(),
+        ]
+    )
+
+
 def _progress(iterable, progress: bool, total: int, desc: str):
     from tqdm.auto import tqdm
 
@@ -122,6 +224,7 @@ def train_torch(
     seed: int,
     margin: float | None = None,
     progress: bool = True,
+    schedule: str = "constant",
 ) -> dict[str, list[float]]:
     """Train ``model`` (a ``torch.nn.Module``, embeddings out) with Adam on P x K batches.
 
@@ -131,16 +234,17 @@ def train_torch(
     ``batch_hard``, ``batch_hard_soft`` (``soft=True``), ``batch_semihard``, or
     ``contrastive`` (``contrastive_loss`` on all ``B (B - 1) / 2`` pairs ``i < j`` of the
     batch, ``same`` from the labels). ``margin=None``: the loss function's default.
-    ``seed_everything(seed)`` is called first; ``model`` stays on its device (the data
-    are moved to it). ``progress`` shows a ``tqdm.auto`` bar over the epochs (a widget in
-    a notebook, text on stderr elsewhere). Returns the history described in the module
+    ``schedule``: the learning rate's, one of ``SCHEDULES``. ``seed_everything(seed)`` is
+    called first; ``model`` stays on its device (the data are moved to it). ``progress``
+    shows a ``tqdm.auto`` bar over the epochs (a widget in a notebook, text on stderr
+    elsewhere). Returns the history described in the module
     docstring; ``model`` is left in eval mode.
     """
     import torch
 
     from tripletlab import torch as tl
 
-    margin = _check(loss_name, epochs, p, k, lr, margin)
+    margin = _check(loss_name, epochs, p, k, lr, margin, schedule)
     sampler = PKSampler(np.asarray(y_train), p, k, seed=seed)  # validates p, k, seed
     seed_everything(seed)
     device = next(model.parameters()).device
@@ -149,6 +253,10 @@ def train_torch(
     xv = torch.as_tensor(np.asarray(x_val), dtype=torch.float32, device=device)
     first, second = (torch.as_tensor(i, device=device) for i in _pairs(p * k))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = None
+    if schedule == "cosine":
+        steps = epochs * len(sampler)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
 
     def batch_loss(emb, labels):
         if loss_name == "batch_all":
@@ -171,6 +279,8 @@ def train_torch(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             losses.append(loss.item())
             fractions.append(math.nan if fraction is None else fraction.item())
         model.eval()
@@ -223,6 +333,7 @@ def train_keras(
     seed: int,
     margin: float | None = None,
     progress: bool = True,
+    schedule: str = "constant",
 ) -> dict[str, list[float]]:
     """``train_torch`` for a Keras model: ``compile`` with a ``tripletlab.tensorflow``
     loss and Adam, then ``model.fit`` on the P x K batches.
@@ -233,11 +344,13 @@ def train_keras(
     ``keras.utils.set_random_seed(seed)`` are called first. A callback computes the
     retrieval metrics of ``x_val`` after each epoch. ``loss`` is Keras' epoch mean of
     the batch losses; ``fraction_positive`` is NaN (see the module docstring).
+    ``schedule="cosine"`` uses ``keras.optimizers.schedules.CosineDecay`` over the
+    ``epochs * len(sampler)`` steps, the same learning rates as ``train_torch``'s.
     ``progress`` shows a ``tqdm.auto`` bar over the epochs.
     """
     import keras
 
-    margin = _check(loss_name, epochs, p, k, lr, margin)
+    margin = _check(loss_name, epochs, p, k, lr, margin, schedule)
     sampler = PKSampler(np.asarray(y_train), p, k, seed=seed)
     seed_everything(seed)
     keras.utils.set_random_seed(seed)
@@ -255,8 +368,11 @@ def train_keras(
                 history[key].append(value)
             bar.update(1)
 
+    rate = lr
+    if schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * len(sampler))
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=lr),
+        optimizer=keras.optimizers.Adam(learning_rate=rate),
         loss=_keras_loss(loss_name, margin, p * k),
         jit_compile=False,
     )
