@@ -15,7 +15,8 @@ Each measurement runs in a fresh process, so that its peak memory (RSS on the CP
 ``torch.cuda.max_memory_allocated`` on a GPU) is its own. A peer whose memory would
 exceed ``--max-gib`` is skipped, and the table says so. Where tripletlab and PML
 compute the same quantity (batch-all, batch-hard), their losses must agree; the CSV
-records it. Writes ``<out>/results.csv``, ``<out>/results.md`` and ``<out>/time_vs_B.png``.
+records it. Writes ``<out>/results.csv``, ``<out>/results.md``, ``<out>/machine.txt``
+and ``<out>/time_vs_B.png``; ``--out benchmarks`` replaces the committed results.
 
 ``python tools/bench.py --smoke --out DIR`` runs B = 64 in-process (the test suite's
 check that this script works).
@@ -31,6 +32,7 @@ import platform
 import resource
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -230,11 +232,21 @@ def machine() -> str:
     from tripletlab.device import try_gpu
 
     device = try_gpu()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
     return (
         f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), {name}"
     )
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return "CPU " + line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "CPU"
 
 
 def write_outputs(rows: list[dict], out: Path) -> None:
@@ -267,6 +279,7 @@ def write_outputs(rows: list[dict], out: Path) -> None:
         ]
         lines.append(f"| {r['method']} | {r['B']} | " + " | ".join(cells) + " |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
+    (out / "machine.txt").write_text(f"{date.today().isoformat()}: {machine()}\n")
     plot(rows, out / "time_vs_B.png")
 
 
