@@ -471,11 +471,12 @@ class _Anchors:
             scaled = self.x / self.scale
             gram = _matmul_t(scaled[rows], scaled)
             if self.whole:
-                norms = gram.diagonal().clone()  # identical rows at exactly 0
-                sq = norms[:, None] + norms[None, :]
+                row_norms = col_norms = gram.diagonal()  # identical rows at exactly 0
             else:
-                norms = (scaled * scaled).sum(dim=1)
-                sq = norms[rows, None] + norms[None, :]
+                col_norms = (scaled * scaled).sum(dim=1)
+                row_norms = col_norms[rows]
+            # (the broadcast sum written out with expand: a faster kernel)
+            sq = torch.add(row_norms[:, None].expand_as(gram), col_norms[None, :].expand_as(gram))
             sq = sq.sub_(gram, alpha=2.0).clamp_min_(0.0)
             return sq if self.whole else sq.masked_fill_(self._twins(rows), 0.0)
 
@@ -608,33 +609,23 @@ def _mine(embeddings, labels, metric, mining: _Mining):
     return *mining.loss_of(picked, chosen), anchors, dtype
 
 
-def _bucket(thresholds, values, strict: bool, count_not_past: bool = False):
-    """``(bucket, not_past)`` for rows of sorted thresholds, ``(R, m)``, and values,
-    ``(R, B)``: ``bucket[r, b] = #{j : thresholds[r, j] < values[r, b]}`` (``<=`` if not
-    ``strict``), uint8 or int64; with ``count_not_past``, ``not_past[r, j]`` counts the
-    values of row ``r`` not past threshold ``j``, ``(R, m)``, else None.
+def _bucket(thresholds, values, strict: bool):
+    """``#{j : thresholds[r, j] < values[r, b]}`` (``<=`` if not ``strict``), for rows of
+    sorted thresholds: ``(R, m), (R, B) -> (R, B)`` int64.
 
     For a few thresholds, ``m`` comparisons of the whole block (counted in ``uint8``) are
     faster than ``torch.searchsorted``'s binary search; for many, and under
     ``torch.compile`` (where ``m = B``), the binary search.
     """
-    (rows, width), batch = thresholds.shape, values.shape[1]
+    width = thresholds.shape[1]
     if width > _FEW_POSITIVES or torch.compiler.is_compiling():
-        bucket = torch.searchsorted(thresholds, values, side="left" if strict else "right")
-        if not count_not_past:
-            return bucket, None
-        per_bucket = values.new_zeros((rows, width + 1))
-        per_bucket.scatter_add_(1, bucket, torch.ones_like(values))  # exact below 2^24 rows
-        return bucket, per_bucket.cumsum(dim=1)[:, :width]
+        return torch.searchsorted(thresholds, values, side="left" if strict else "right")
     bucket = torch.zeros_like(values, dtype=torch.uint8)
     past = torch.empty_like(values, dtype=torch.bool)
-    not_past = values.new_empty((rows, width)) if count_not_past else None
     for j in range(width):
         (torch.gt if strict else torch.ge)(values, thresholds[:, j : j + 1], out=past)
         bucket += past.view(torch.uint8)
-        if count_not_past:
-            not_past[:, j] = batch - past.view(torch.uint8).sum(dim=1, dtype=torch.int32)
-    return bucket, not_past
+    return bucket.to(torch.int64)
 
 
 def _active_triplet_weights(dist, members, is_positive, negative, margin):
@@ -652,9 +643,13 @@ def _active_triplet_weights(dist, members, is_positive, negative, margin):
     threshold = torch.where(is_positive, dist.gather(1, members) + margin, -torch.inf)
     threshold, order = torch.sort(threshold, dim=1)  # pads (-inf) first
     farther = torch.where(negative, dist, torch.inf)  # non-negatives: past every t_p
-    bucket, c_ap = _bucket(threshold, farther, strict=False, count_not_past=True)
-    weights = bucket.to(dist.dtype).sub_(threshold.shape[1])  # -c_an on negatives, else 0
-    weights.scatter_add_(1, members.gather(1, order), c_ap)  # c_ap: negatives below t_p
+    bucket = _bucket(threshold, farther, strict=False)
+    width = threshold.shape[1]
+    weights = bucket.to(dist.dtype).sub_(width)  # -c_an on negatives, 0 elsewhere
+    per_bucket = dist.new_zeros((dist.shape[0], width + 1))
+    per_bucket.scatter_add_(1, bucket, torch.ones_like(weights))  # exact below 2^24 rows
+    c_ap = per_bucket.cumsum(dim=1)[:, :width]  # negatives with D[a, n] < t_p
+    weights.scatter_add_(1, members.gather(1, order), c_ap)
     return weights, c_ap.to(torch.int64).sum()  # N can pass 2^24: count it exactly
 
 
@@ -732,7 +727,7 @@ def _semihard_columns(key, members, is_positive, negative):
     positive_key, order = torch.sort(positive_key, dim=1)  # pads (inf) last
     width = positive_key.shape[1]
     farther = torch.where(negative, key, torch.inf)
-    bucket = _bucket(positive_key, farther, strict=True)[0].to(torch.int64)
+    bucket = _bucket(positive_key, farther, strict=True)
     buckets = (key.shape[0], width + 1)
     nearest = key.new_full(buckets, torch.inf).scatter_reduce_(1, bucket, farther, "amin")
     # the lowest column holding each bucket's nearest negative (a non-negative, at inf,
