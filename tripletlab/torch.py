@@ -455,7 +455,6 @@ class _Anchors:
             rows = _normalize(x, COSINE_EPS)[0] if metric == "cosine" else x
             self._ids = torch.unique(rows.detach(), dim=0, return_inverse=True)[1]
         self.scale = _power_of_two_scale(x.abs().amax())
-        self.to_distance = _to_distance(metric, self.scale)
 
     def negative(self, rows: slice) -> torch.Tensor:
         """``(R, B)``: True where row ``n`` is a negative of the anchor."""
@@ -500,7 +499,7 @@ def _gram_vjp(grad_sq, scaled, rows):
     return grad
 
 
-def _block_terms(anchors: _Anchors, rows: slice, mining, with_grad: bool):
+def _block_terms(anchors: _Anchors, rows: slice, mining: _Mining, with_grad: bool):
     """``(value, counts, gradient of value or None)`` of one block of anchors.
 
     ``mining.select(key, members, is_positive, negative) -> (columns, chosen)`` picks,
