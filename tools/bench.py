@@ -284,22 +284,42 @@ def write_outputs(rows: list[dict], out: Path) -> None:
 
 
 def plot(rows: list[dict], path: Path) -> None:
+    """Time against B, log-log: one colour per loss, one line style per library."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    colours = {"batch-all": "C0", "batch-hard": "C1", "semi-hard": "C2", "matmul": "black"}
+    styles = {"tl.torch": "-", "tl.tf": "-.", "PML": "--", "cube": ":", "gram": ":"}
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method in METHODS:
         points = [(r["B"], r["seconds"]) for r in rows if r["method"] == method and "seconds" in r]
         if points:
-            ax.loglog(*zip(*points, strict=True), marker="o", label=method)
+            kind = method.split()[-1].rstrip("*")
+            colour = colours["matmul"] if method == "gram matmul" else colours[kind]
+            style = styles[method.split()[0]]
+            marker = "s" if method == "cube batch-all" else "o"
+            ax.loglog(*zip(*points, strict=True), style, marker=marker, color=colour, label=method)
     ax.set(xlabel="batch size B", ylabel="seconds (forward + backward)")
     ax.set_title(f"online mining, D = {FEATURES}, {PER_CLASS} per class")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a ``results.csv`` back, with numbers as numbers (for ``--plot-only``)."""
+    rows = []
+    for row in csv.DictReader(open(path)):
+        row = {key: value for key, value in row.items() if value != ""}
+        row["B"] = int(row["B"])
+        for key in ("seconds", "peak_mib", "loss", "x_matmul", "x_PML"):
+            if key in row:
+                row[key] = float(row[key])
+        rows.append(row)
+    return rows
 
 
 def main(argv: list[str]) -> int:
@@ -312,7 +332,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--max-gib", type=float, default=12.0)
     parser.add_argument("--smoke", action="store_true", help="B = 64, torch and PML, in-process")
+    parser.add_argument("--plot-only", action="store_true", help="redraw <out>/results.csv")
     args = parser.parse_args(argv)
+    if args.plot_only:
+        plot(read_rows(args.out / "results.csv"), args.out / "time_vs_B.png")
+        return 0
     if args.smoke:
         methods = [m for m in METHODS if not m.startswith("tl.tf")]
         rows = run_all([64], methods, args.max_gib, in_process=True)
