@@ -28,3 +28,14 @@ def test_bench_smoke_run_writes_its_table_and_agrees_with_pml(tmp_path):
         assert float(row["seconds"]) > 0 and float(row["peak_mib"]) > 0
     assert (tmp_path / "results.md").read_text().count("\n| ") == len(rows) + 1
     assert (tmp_path / "time_vs_B.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "machine.txt").read_text().count("cores") == 1
+    (tmp_path / "time_vs_B.png").unlink()
+    redraw = [
+        sys.executable,
+        str(ROOT / "tools" / "bench.py"),
+        "--plot-only",
+        "--out",
+        str(tmp_path),
+    ]
+    assert subprocess.run(redraw, capture_output=True, timeout=120).returncode == 0
+    assert (tmp_path / "time_vs_B.png").read_bytes()[:4] == b"\x89PNG"
