@@ -380,9 +380,9 @@ def _positive_mask(labels: torch.Tensor) -> torch.Tensor:
     return (labels[:, None] == labels[None, :]) & ~eye
 
 
-def _negative_mask(labels: torch.Tensor) -> torch.Tensor:
-    """``(B, B)``: True where ``label(a) != label(n)``."""
-    return labels[:, None] != labels[None, :]
+def _negative_mask(labels: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
+    """``(R, B)``: True where ``label(a) != label(n)``, for the anchors ``a`` in ``rows``."""
+    return labels[rows, None] != labels[None, :]
 
 
 def positive_mask(labels):
@@ -458,7 +458,7 @@ class _Anchors:
 
     def negative(self, rows: slice) -> torch.Tensor:
         """``(R, B)``: True where row ``n`` is a negative of the anchor."""
-        return self.labels[rows, None] != self.labels[None, :]
+        return _negative_mask(self.labels, rows)
 
     def _twins(self, rows: slice) -> torch.Tensor:
         return self._ids[rows, None] == self._ids[None, :]
