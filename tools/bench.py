@@ -257,9 +257,10 @@ def write_outputs(rows: list[dict], out: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
+    described = machine()
     lines = [
         f"Forward + backward, D = {FEATURES}, {PER_CLASS} per class, margin {MARGIN}; "
-        f"{machine()}. Time (peak memory, MiB); x matmul: ratio to one B x B Gram "
+        f"{described}. Time (peak memory, MiB); x matmul: ratio to one B x B Gram "
         "product; x PML: ratio to PML's path for the same loss (* PML's semi-hard miner "
         "keeps every semi-hard triplet: timings only).",
         "",
@@ -279,7 +280,7 @@ def write_outputs(rows: list[dict], out: Path) -> None:
         ]
         lines.append(f"| {r['method']} | {r['B']} | " + " | ".join(cells) + " |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
-    (out / "machine.txt").write_text(f"{date.today().isoformat()}: {machine()}\n")
+    (out / "machine.txt").write_text(f"{date.today().isoformat()}: {described}\n")
     plot(rows, out / "time_vs_B.png")
 
 
@@ -297,10 +298,11 @@ def plot(rows: list[dict], path: Path) -> None:
         points = [(r["B"], r["seconds"]) for r in rows if r["method"] == method and "seconds" in r]
         if points:
             kind = method.split()[-1].rstrip("*")
-            colour = colours["matmul"] if method == "gram matmul" else colours[kind]
             style = styles[method.split()[0]]
             marker = "s" if method == "cube batch-all" else "o"
-            ax.loglog(*zip(*points, strict=True), style, marker=marker, color=colour, label=method)
+            ax.loglog(
+                *zip(*points, strict=True), style, marker=marker, color=colours[kind], label=method
+            )
     ax.set(xlabel="batch size B", ylabel="seconds (forward + backward)")
     ax.set_title(f"online mining, D = {FEATURES}, {PER_CLASS} per class")
     ax.grid(True, which="both", alpha=0.3)
