@@ -19,14 +19,12 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 # Importing torch before TensorFlow avoids a known clash of their OpenMP runtimes. On a
 # GPU, TF32 matrix products (10-bit mantissa) are turned off: these are correctness runs.
 if "torch" not in backends.SKIPPED:
-    import torch
-
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    import torch  # noqa: F401
 if "tensorflow" not in backends.SKIPPED:
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: F401
+from tripletlab.device import full_float32  # noqa: E402
 
-    tf.config.experimental.enable_tensor_float_32_execution(False)
+full_float32()
 
 settings.register_profile(
     "default",

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from backends import ALL, FRAMEWORKS, load
+from backends import ALL, FRAMEWORKS, SKIPPED, load
 from packaging.requirements import Requirement
 
 import tripletlab
@@ -120,6 +120,23 @@ def test_tensorflow_device_is_the_gpu_when_there_is_one():
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     assert device.tf_device() == ("/GPU:0" if has_gpu else "/CPU:0")
     assert re.search(r"tensorflow /(CPU|GPU):0$", device.describe())
+
+
+def test_full_float32_turns_tf32_off_in_the_imported_frameworks_only():
+    code = (
+        "import torch; torch.backends.cudnn.allow_tf32 = True\n"
+        "from tripletlab import device; device.full_float32()\n"
+        "import sys; assert 'tensorflow' not in sys.modules\n"
+        "print(torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)"
+    )
+    if "torch" not in SKIPPED:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.stdout.strip() == "False False", out.stderr[-2000:]
+    if "tensorflow" not in SKIPPED:
+        tf = load("tensorflow").tf
+        tf.config.experimental.enable_tensor_float_32_execution(True)
+        device.full_float32()
+        assert not tf.config.experimental.tensor_float_32_execution_enabled()
 
 
 def test_describe_names_only_imported_frameworks():

@@ -38,6 +38,24 @@ def tf_device(i: int = 0) -> str:
     return f"/GPU:{i}" if i < len(gpus) else "/CPU:0"
 
 
+def full_float32() -> None:
+    """Turn off TF32 in every framework already imported: float32 stays float32 on a GPU.
+
+    On NVIDIA GPUs since Ampere, TensorFlow computes float32 matrix products and
+    convolutions in TF32 by default (a 10-bit mantissa, about 3 decimal digits), and
+    PyTorch does so for convolutions (``torch.backends.cudnn.allow_tf32``). Distances
+    then differ from a CPU's by about 1e-3, enough to change which triplets are mined.
+    The notebooks call this after their imports; the tests' ``conftest.py`` does the
+    same. Nothing changes on a CPU.
+    """
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].config.experimental.enable_tensor_float_32_execution(False)
+
+
 def describe() -> str:
     """One line naming the device of each framework that is already imported.
 
