@@ -13,7 +13,10 @@ x = SEED * 10
 assert x < 25
 
 # %%
+import numpy as np
+
 y = [x, x + 1]
+z = {("a", 1): np.float32(0.5), "b": np.arange(2)}
 """
 
 
@@ -31,7 +34,18 @@ def test_runs_record_values_and_failing_cells_per_seed_and_variant(tmp_path):
     source.write_text(NOTEBOOK)
     out = tmp_path / "spread.json"
     done = subprocess.run(
-        [sys.executable, spread.__file__, str(source), "--collect", "x", "y", "--seeds", "1", "3"]
+        [
+            sys.executable,
+            spread.__file__,
+            str(source),
+            "--collect",
+            "x",
+            "y",
+            "z",
+            "--seeds",
+            "1",
+            "3",
+        ]
         + ["--variants", "native", "one-core", "--out", str(out)],
         capture_output=True,
         text=True,
@@ -46,10 +60,11 @@ def test_runs_record_values_and_failing_cells_per_seed_and_variant(tmp_path):
         (3, "native"),
         (3, "one-core"),
     ]
-    assert [r["values"] for r in runs[:2]] == [{"x": 10, "y": [10, 11]}] * 2
+    z = {"a | 1": 0.5, "b": [0, 1]}
+    assert [r["values"] for r in runs[:2]] == [{"x": 10, "y": [10, 11], "z": z}] * 2
     failed = ["SEED = 3  # swapped: AssertionError"]
     assert [r["errors"] for r in runs] == [[], [], failed, failed]
-    assert runs[2]["values"] == {"x": 30, "y": [30, 31]}  # later cells still ran
+    assert runs[2]["values"] == {"x": 30, "y": [30, 31], "z": z}  # later cells still ran
     table = out.with_suffix(".md").read_text()
     assert "| x | 10.0000 | 20.0000 | 30.0000 | 0.0000 |" in table
     assert "| y/1 | 11.0000 | 21.0000 | 31.0000 | 0.0000 |" in table

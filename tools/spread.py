@@ -43,8 +43,18 @@ VARIANTS = {
 ONE_CORE = [sys.executable, str(Path(__file__).with_name("one_core.py"))]
 COLLECT_CELL = """
 import json as _json
-import numpy as _np
-print("SPREAD-JSON " + _json.dumps({names}, default=lambda v: _np.asarray(v).tolist()))
+
+
+def _plain(value):  # JSON: tuple keys joined with " | ", arrays and NumPy scalars as lists
+    if isinstance(value, dict):
+        join = lambda k: " | ".join(map(str, k)) if isinstance(k, tuple) else str(k)
+        return {{join(k): _plain(v) for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+print("SPREAD-JSON " + _json.dumps(_plain({names})))
 """
 
 
