@@ -100,7 +100,7 @@ def _child(source: Path, seed: int, variant: str, collect: list[str]) -> dict:
 
 
 def flatten(value, prefix: str = "") -> dict[str, float]:
-    """Nested dicts and lists of numbers as ``{"a/b/0": x}``."""
+    """The numbers in nested dicts and lists as ``{"a/b/0": x}`` (text and None left out)."""
     if isinstance(value, dict):
         return {
             k: v
@@ -111,6 +111,8 @@ def flatten(value, prefix: str = "") -> dict[str, float]:
         return {
             k: v for i, item in enumerate(value) for k, v in flatten(item, f"{prefix}{i}/").items()
         }
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return {}
     return {prefix.rstrip("/"): value}
 
 
@@ -153,14 +155,17 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_one(args.source, args.one, args.collect)))
         return 0
     jobs = [(seed, variant) for seed in args.seeds for variant in args.variants]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(lambda job: _child(args.source, *job, args.collect), jobs))
-    for run in runs:
-        print(f"seed {run['seed']} {run['variant']}: {len(run['errors'])} failing cells")
-    table = summary(runs)
+    runs = []
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(runs, indent=1) + "\n")
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for run in pool.map(lambda job: _child(args.source, *job, args.collect), jobs):
+            runs.append(run)
+            print(f"seed {run['seed']} {run['variant']}: {len(run['errors'])} failing cells")
+            if args.out:  # after every run: a long measurement that stops keeps what it had
+                args.out.write_text(json.dumps(runs, indent=1) + "\n")
+    table = summary(runs)
+    if args.out:
         args.out.with_suffix(".md").write_text(
             f"# Spread of {args.source.name}: seeds {args.seeds}, kernels {args.variants}\n\n"
             + table
