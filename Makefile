@@ -7,13 +7,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
+# The notebooks that train or time: their outputs depend on the hardware, so `make test`
+# also runs them on other CPU kernels and on one core (target other-cpus).
+HARDWARE_NOTEBOOKS := $(addprefix notebooks/,02_similarity_matrices.ipynb 04_siamese_losses.ipynb \
+	05_online_mining.ipynb 07_training.ipynb 08_distributed.ipynb)
+NBVAL = $(BIN)/python -m pytest --nbval --nbval-current-env \
+	--nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
 # Quiet, deterministic TensorFlow (no oneDNN reordering, no start-up chatter on stderr).
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test lint pytest pairs nbval notes lab sync bench learner clean
+.PHONY: setup test lint pytest pairs nbval other-cpus notes lab sync bench spread learner clean
 
 setup: $(STAMP)
 
@@ -22,8 +28,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -e '.[all]' -c constraints.txt
 	touch $@
 
-## test: ruff, pytest on tests/, the jupytext pair check, strict nbval on every notebook
-test: setup lint pytest pairs nbval
+## test: ruff, pytest on tests/, the jupytext pair check, strict nbval on every notebook,
+## and nbval again on the notebooks that train or time, as another CPU would run them
+test: setup lint pytest pairs nbval other-cpus
 
 lint: setup
 	$(BIN)/ruff check .
@@ -36,9 +43,14 @@ pairs: setup
 	$(BIN)/python tools/check_pairs.py notebooks
 
 nbval: setup
-	$(BIN)/python -m pytest --nbval --nbval-current-env \
-	    --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider \
-	    $(NOTEBOOKS:.py=.ipynb)
+	$(NBVAL) $(NOTEBOOKS:.py=.ipynb)
+
+## other-cpus: nbval on the notebooks that train or time, with the kernels of an AVX2 CPU
+## (oneDNN and PyTorch's portable ATen kernels), then of an SSE4.1 CPU on one core
+other-cpus: setup
+	ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=default $(NBVAL) $(HARDWARE_NOTEBOOKS)
+	ONEDNN_MAX_CPU_ISA=SSE41 ATEN_CPU_CAPABILITY=default \
+	    $(BIN)/python tools/one_core.py $(NBVAL) $(HARDWARE_NOTEBOOKS)
 
 ## notes: the lecture-notes site in build/notes/ from the committed outputs;
 ## EXECUTE=1 re-executes every notebook in a fresh kernel first
@@ -60,6 +72,14 @@ learner: setup
 ## bench: speed of the distance core, as ratios against peers measured in the same run
 bench: setup
 	$(BIN)/python tools/bench.py
+
+## spread: how far the trained numbers of 04 and 07 move over 5 seeds x 4 kinds of CPU
+## kernels (tools/spread.py; about 40 minutes on 2 cores); writes build/spread/
+spread: setup
+	$(BIN)/python tools/spread.py notebooks/04_siamese_losses.py --collect acc false_same \
+	    --out build/spread/04_siamese_losses.json
+	$(BIN)/python tools/spread.py notebooks/07_training.py \
+	    --collect results histories raw_cosine best --out build/spread/07_training.json
 
 clean:
 	rm -rf build

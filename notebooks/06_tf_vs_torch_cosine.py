@@ -358,10 +358,10 @@ assert all(v < 1e-9 and g < 1e-6 for v, g in differences.values())
 # rounding noise and depend on the machine's math libraries, so the next cell prints
 # them for the curious, and the tests do not compare its output:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 for name, (value_diff, grad_diff) in differences.items():
     print(f"{name:<22} max |value diff| {value_diff:.1e}   max |gradient diff| {grad_diff:.1e}")
+    assert value_diff < 1e-9 and grad_diff < 1e-6, name  # the bounds the text states
 
 # %% [markdown]
 # Keras normalizes with an epsilon of $10^{-12}$ on the squared norm and PyTorch clamps

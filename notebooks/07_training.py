@@ -31,17 +31,24 @@
 # Every query is ranked against all the other images (itself excluded), by euclidean
 # distance, ties broken by index.
 #
-# PyTorch and TensorFlow run on one thread each here. The networks are too small to
-# gain much from more, and a sum split across threads is added in a different order
-# on a machine with a different number of cores: after a few hundred training steps
-# that changes the third decimal of the table below. On one thread, the table is the
-# same on any number of cores (given the same libraries and the same kind of CPU).
+# Two kinds of output. The data split, the batches and the raw-pixel baseline are
+# exact: they print the same on every machine, and the tests compare them digit for
+# digit. Everything a network computes is float32 arithmetic whose rounding depends on
+# the hardware: which vector instructions the CPU has (oneDNN and PyTorch choose their
+# kernels by CPU), how many threads split a sum, or a GPU. After a few hundred training
+# steps those roundings move the third decimal of every trained score. So the cells
+# that train print their numbers for you to read, and the tests do not compare them;
+# what the text concludes from them is asserted in the cell, with margins measured
+# over 5 seeds and 3 sets of CPU kernels (`tools/spread.py`, results in
+# `benchmarks/spread/`). PyTorch and TensorFlow run on one thread each: the networks
+# are too small to gain from more.
 
 # %%
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow: no start-up chatter
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # ... and the same sums on every run
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS on a GPU
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -61,7 +68,10 @@ torch.set_num_threads(1)  # one thread each: see the note above
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 torch.use_deterministic_algorithms(True)
-rng = seed_everything(0)
+device.full_float32()  # float32 stays float32 on a GPU (no TF32)
+SEED = 0  # tools/spread.py re-runs this notebook with other seeds
+rng = seed_everything(SEED)
+DEVICE = device.try_gpu()  # PyTorch's networks train here; Keras picks its own device
 print(device.describe())
 print("TensorFlow", tf.__version__.split(".")[0], "/ Keras", keras.__version__.split(".")[0])
 
@@ -93,7 +103,7 @@ assert set(y_fit.tolist()).isdisjoint(y_test.tolist())
 
 # %%
 P, K = 7, 8
-sampler = PKSampler(y_fit, P, K, seed=0)
+sampler = PKSampler(y_fit, P, K, seed=SEED)
 first = sampler.batches(0)[0]
 classes, counts = np.unique(y_fit[first], return_counts=True)
 print("batches per epoch:", len(sampler))
@@ -118,7 +128,7 @@ assert len(classes) == P and (counts == K).all()
 def embed_torch(model, x):
     model.eval()
     with torch.no_grad():
-        return model(torch.as_tensor(x)).numpy()
+        return model(torch.as_tensor(x, device=DEVICE)).cpu().numpy()
 
 
 def scores(x_unseen, x_seen_new):
@@ -126,17 +136,6 @@ def scores(x_unseen, x_seen_new):
     row = retrieval_metrics(x_unseen, y_test)
     row["seen_map_at_r"] = retrieval_metrics(x_seen_new, y_seen)["map_at_r"]
     return row
-
-
-results = {"raw pixels": scores(x_test, x_seen)}
-raw_cosine = retrieval_metrics(x_test, y_test, metric="cosine")["map_at_r"]
-seed_everything(0)
-random_cnn = torch_cnn()
-random_test = embed_torch(random_cnn, x_test)
-results["random CNN"] = scores(random_test, embed_torch(random_cnn, x_seen))
-seed_everything(0)
-random_mlp = torch_mlp()
-results["random MLP"] = scores(embed_torch(random_mlp, x_test), embed_torch(random_mlp, x_seen))
 
 
 def show(results):
@@ -148,24 +147,42 @@ def show(results):
         )
 
 
+results = {"raw pixels": scores(x_test, x_seen)}
+raw_cosine = retrieval_metrics(x_test, y_test, metric="cosine")["map_at_r"]
 show(results)
 raw = results["raw pixels"]
 print(f"raw pixels, cosine distance: MAP@R {raw_cosine:.3f} on the unseen classes")
 assert raw["precision_at_1"] > 0.98 and raw["r_precision"] < raw["precision_at_1"] - 0.2
 assert raw_cosine < raw["map_at_r"]
+
+# %% [markdown]
+# The same scores for the two networks with their random initial weights (from this
+# cell on, the printed scores depend on the hardware; see the introduction).
+
+# %% tags=["nbval-ignore-output"]
+random_nets = {}
+for name, build in (("random CNN", torch_cnn), ("random MLP", torch_mlp)):
+    seed_everything(SEED)
+    random_nets[name] = build().to(DEVICE)
+    results[name] = scores(*(embed_torch(random_nets[name], x) for x in (x_test, x_seen)))
+random_test = embed_torch(random_nets["random CNN"], x_test)
+show(results)
 random_row = results["random CNN"]
-assert results["random MLP"]["map_at_r"] < raw["map_at_r"] < random_row["map_at_r"]
+assert results["random MLP"]["map_at_r"] < raw["map_at_r"]
+assert abs(random_row["map_at_r"] - raw["map_at_r"]) < 0.15
 
 # %% [markdown]
 # Raw pixels are a strong baseline on these digits: almost every image's nearest
 # neighbour is of its class (P@1 near 0.99), although far fewer of its $R$ nearest
 # neighbours are (R-precision well below P@1). The cosine distance ranks them a little
 # worse than the euclidean one, so the euclidean raw pixels are the pixel baseline to
-# beat. The random MLP ranks worse than the pixels. The random CNN, untrained, ranks
-# slightly *better*: its architecture alone (the same small filters at every position,
-# then the maximum over positions) tolerates strokes that sit a pixel off. So a trained
-# CNN has to beat the random CNN, not only the pixels, to show that the loss taught it
-# something.
+# beat. The random MLP ranks worse than the pixels (by 0.04 to 0.13 MAP@R over five
+# seeds). The random CNN, untrained, lands close to the pixels: its architecture alone
+# (the same small filters at every position, then the maximum over positions)
+# tolerates strokes that sit a pixel off. Over five seeds its MAP@R ranged from 0.52 to
+# 0.64, against the pixels' 0.62: above them with some random weights, below with
+# others. So a trained CNN has to beat the random CNN of the same seed, not only the
+# pixels, to show that the loss taught it something.
 
 # %% [markdown]
 # ## Training with each loss, in PyTorch
@@ -186,17 +203,19 @@ FIT = dict(
     p=P,
     k=K,
     lr=LR,
-    seed=0,
+    seed=SEED,
     progress=False,
     schedule=SCHEDULE,
 )
 print("training steps:", EPOCHS * len(sampler))
 assert EPOCHS * len(sampler) == 240
 LOSS_NAMES = ("batch_all", "batch_hard", "batch_semihard", "batch_hard_soft", "contrastive")
+
+# %% tags=["nbval-ignore-output"]
 histories, models = {}, {}
 for name in LOSS_NAMES:
-    seed_everything(0)
-    model = torch_cnn()
+    seed_everything(SEED)
+    model = torch_cnn().to(DEVICE)
     histories[name] = train_torch(model, name, x_fit, y_fit, x_test, y_test, **FIT)
     models[name] = model
     results[f"{name} (torch)"] = scores(embed_torch(model, x_test), embed_torch(model, x_seen))
@@ -218,12 +237,17 @@ show(results)
 # convolution applies the same small stroke detectors at every position, and the
 # maximum over positions keeps whether a stroke is present, not exactly where: features
 # that describe any digit.
+#
+# The choice itself is weak evidence: the five losses' seen MAP@R values lie within
+# 0.01 to 0.02 of each other, and which one comes first changes with the seed (over
+# five seeds: the soft-margin batch-hard loss four times, semi-hard once). What the
+# notebook shows is the protocol, not a winner.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 best = max(LOSS_NAMES, key=lambda name: results[f"{name} (torch)"]["seen_map_at_r"])
 print("best loss on new images of the seen classes:", best)
-seed_everything(0)
-mlp = torch_mlp()
+seed_everything(SEED)
+mlp = torch_mlp().to(DEVICE)
 histories[f"{best} (torch MLP)"] = train_torch(mlp, best, x_fit, y_fit, x_test, y_test, **FIT)
 results[f"{best} (torch MLP)"] = scores(embed_torch(mlp, x_test), embed_torch(mlp, x_seen))
 show(results)
@@ -240,23 +264,38 @@ assert mlp_row["seen_map_at_r"] > 0.95 and mlp_row["map_at_r"] < raw["map_at_r"]
 # distribution, not from the same random numbers, so the results are close, not
 # equal.
 
-# %%
-seed_everything(0)
+# %% tags=["nbval-ignore-output"]
+seed_everything(SEED)
 keras_model = keras_cnn()
 histories[f"{best} (keras)"] = train_keras(keras_model, best, x_fit, y_fit, x_test, y_test, **FIT)
 keras_test = np.asarray(keras_model(x_test))
 results[f"{best} (keras)"] = scores(keras_test, np.asarray(keras_model(x_seen)))
 show(results)
+keras_row, torch_row = results[f"{best} (keras)"], results[f"{best} (torch)"]
+assert abs(keras_row["seen_map_at_r"] - torch_row["seen_map_at_r"]) < 0.02
+assert keras_row["map_at_r"] > random_row["map_at_r"]
 
 # %% [markdown]
 # ## What the table says
 #
-# Every trained CNN, with each of the five losses and in both frameworks, ranks the
-# unseen digits 7, 8 and 9 better than the raw pixels (MAP@R and R-precision), and
-# ranks new images of 0 to 6 far better (right column). P@1 cannot rise much: the raw
-# pixels already have it near 0.99 (several trained networks have it slightly lower).
-# The gain is in the rest of each query's $R$ nearest neighbours, which is what MAP@R
-# and R-precision measure and P@1 does not.
+# On new images of 0 to 6 every trained CNN, with each of the five losses and in both
+# frameworks, ranks far better than the raw pixels (right column): its seen MAP@R was
+# at least 0.30 higher in each of the 15 measured runs (5 seeds x 3 sets of CPU
+# kernels). On the unseen digits 7, 8 and 9 the gain is smaller, and one run of one
+# network is not enough to see it:
+#
+# - averaged over the five losses, the trained CNNs rank the unseen digits better than
+#   the raw pixels, by 0.02 to 0.09 MAP@R over the 15 runs, and better than the random
+#   CNN of the same seed, by 0.06 to 0.16: the training taught the network something
+#   its architecture alone did not have;
+# - a single network can end below the pixels: in each run, four to six of the six
+#   trained networks were above them;
+# - within one run the losses differ by 0.02 to 0.08 MAP@R, as much as one loss differs
+#   from seed to seed, so this table does not rank the losses.
+#
+# P@1 cannot rise much: the raw pixels already have it near 0.99. The gain is in the
+# rest of each query's $R$ nearest neighbours, which is what MAP@R and R-precision
+# measure and P@1 does not.
 # The MLP shows the trap Musgrave et al. warn about: a network can score almost
 # perfectly on the classes it trained on and still lose to plain pixels on classes it
 # has not seen, so a metric-learning result means something only on held-out classes
@@ -269,52 +308,54 @@ show(results)
 # shifted and rotated images, residual MLPs started at the identity). The table is
 # therefore somewhat optimistic; a clean protocol would make those choices on classes
 # held out from 0 to 6. Nothing in this notebook is chosen on 7 to 9. The cell below
-# checks the statements on the printed numbers.
+# checks the statements on this run's numbers, with room for the spread measured.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 trained = {name: r for name, r in results.items() if name.endswith(("(torch)", "(keras)"))}
+per_loss = [results[f"{name} (torch)"] for name in LOSS_NAMES]
+mean_map = np.mean([r["map_at_r"] for r in per_loss])
+mean_rprec = np.mean([r["r_precision"] for r in per_loss])
+above_raw = sum(r["map_at_r"] > raw["map_at_r"] for r in trained.values())
 for name, r in trained.items():
     assert r["seen_map_at_r"] > raw["seen_map_at_r"] + 0.2, name
-    assert r["map_at_r"] > random_row["map_at_r"] > raw["map_at_r"], name
-    assert r["map_at_r"] > raw["map_at_r"] + 0.03, name
-    assert r["r_precision"] > raw["r_precision"], name
-gain_unseen = min(r["map_at_r"] for r in trained.values()) - raw["map_at_r"]
-gain_random = min(r["map_at_r"] for r in trained.values()) - random_row["map_at_r"]
+assert mean_map > raw["map_at_r"] and mean_rprec > raw["r_precision"]
+assert mean_map > random_row["map_at_r"] + 0.03
+assert above_raw >= len(trained) // 2
 gain_seen = min(r["seen_map_at_r"] for r in trained.values()) - raw["seen_map_at_r"]
 loss_mlp = raw["map_at_r"] - mlp_row["map_at_r"]
-print(f"unseen classes: every trained CNN gains at least {gain_unseen:.3f} MAP@R over raw pixels")
-print(f"unseen classes: ... and at least {gain_random:.3f} over the random CNN")
-print(f"seen classes, new images: every trained CNN gains at least {gain_seen:.3f} MAP@R")
-print(f"unseen classes: the trained MLP is {loss_mlp:.3f} MAP@R below raw pixels")
+print(f"seen classes, new images: every trained CNN gains at least {gain_seen:.2f} MAP@R")
+print(f"unseen classes, mean of the five losses: MAP@R {mean_map - raw['map_at_r']:+.2f}")
+print(f"    over the raw pixels, {mean_map - random_row['map_at_r']:+.2f} over the random CNN")
+print(f"unseen classes: {above_raw} of the {len(trained)} trained CNNs above the raw pixels")
+print(f"unseen classes: the trained MLP is {loss_mlp:.2f} MAP@R below the raw pixels")
 
 # %% [markdown]
 # ## Training curves
 #
 # Loss (left) and MAP@R on the unseen classes (right) after each epoch; the dashed line
 # is the raw pixels. Every loss ends lower than after the first epoch (batch-all's
-# need not fall at every epoch: it averages over the triplets still active). Every
-# CNN's unseen-class MAP@R is above the raw pixels' from the third epoch on. With the
-# four triplet losses (in both frameworks) it is above them after the first epoch
-# already, and then moves up and down by a few hundredths rather than climbing: most
-# of what carries over to 7, 8 and 9 is learned in the first epoch. The contrastive
-# loss starts below the raw pixels and climbs over the first epochs. The MLP stays
-# below the raw pixels at every epoch.
+# need not fall at every epoch: it averages over the triplets still active). With the
+# four triplet losses (in both frameworks) the unseen-class MAP@R is above the raw
+# pixels' after the first epoch already, and then moves up and down by 0.01 to 0.1
+# rather than climbing: most of what carries over to 7, 8 and 9 is learned in the first
+# epoch, and the epoch where training happens to stop decides much of the table above.
+# The contrastive loss starts lower and climbs. The MLP stays below the raw pixels at
+# every epoch.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 for name, history in histories.items():
     curve = history["map_at_r"]
     assert history["loss"][-1] < history["loss"][0], name
     if "MLP" in name:
         assert max(curve) < raw["map_at_r"], name
+    elif name.startswith("contrastive"):
+        assert curve[-1] > curve[0], name
     else:
-        assert min(curve[2:]) > raw["map_at_r"], name
-    if name.startswith("contrastive"):
-        assert curve[0] < raw["map_at_r"] < curve[-1], name
-    elif "MLP" not in name:
         assert curve[0] > raw["map_at_r"], name
+        assert max(curve[2:]) - min(curve[2:]) > 0.01, name
     print(
-        f"{name:28s} MAP@R epoch 1 {curve[0]:.3f}, epochs 3-{EPOCHS} "
-        f"{min(curve[2:]):.3f} to {max(curve[2:]):.3f}, last {curve[-1]:.3f}"
+        f"{name:28s} MAP@R epoch 1 {curve[0]:.2f}, epochs 3-{EPOCHS} "
+        f"{min(curve[2:]):.2f} to {max(curve[2:]):.2f}, last {curve[-1]:.2f}"
     )
 fig, axes = plt.subplots(1, 2, figsize=(12.5, 3.8))
 epochs = np.arange(1, EPOCHS + 1)
