@@ -73,13 +73,15 @@ learner: setup
 bench: setup
 	$(BIN)/python tools/bench.py
 
-## spread: how far the trained numbers of 04 and 07 move over 5 seeds x 4 kinds of CPU
-## kernels (tools/spread.py; about 40 minutes on 2 cores); writes build/spread/
+## spread: how far the trained numbers of 04 and 07 move with the seed and the CPU kernels
+## (tools/spread.py; about an hour on 2 cores); writes build/spread/
 spread: setup
 	$(BIN)/python tools/spread.py notebooks/04_siamese_losses.py --collect acc false_same \
 	    --out build/spread/04_siamese_losses.json
-	$(BIN)/python tools/spread.py notebooks/07_training.py \
-	    --collect results histories raw_cosine best --out build/spread/07_training.json
+	$(BIN)/python tools/spread.py notebooks/07_training.py --seeds 0 5 \
+	    --variants native avx2+aten-default sse41+aten-default \
+	    --collect runs chosen one_shot versus_raw versus_random cosine_vs_euclidean \
+	    keras_vs_torch pairs_apart fractions raw_val --out build/spread/07_training.json
 
 clean:
 	rm -rf build

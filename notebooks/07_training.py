@@ -17,8 +17,8 @@
 # The losses of notebooks 03 to 05, now used for what they are for: training a network
 # whose embedding ranks images of the same class first, measured on classes the
 # network has never seen. The data are scikit-learn's 8 x 8 digits split by class
-# (`tripletlab.data.load_digits`): the network trains on the digits 0 to 6 and is
-# evaluated on 7, 8 and 9. The batches are P classes x K images
+# (`tripletlab.data.load_digits`): the networks learn from the digits 0 to 6 and are
+# tested on 7, 8 and 9. The batches are P classes x K images
 # (`tripletlab.data.PKSampler`), and retrieval is scored with the three metrics of
 # Musgrave, Belongie and Lim (2020), `tripletlab.metrics`:
 #
@@ -31,6 +31,17 @@
 # Every query is ranked against all the other images (itself excluded), by euclidean
 # distance, ties broken by index.
 #
+# The same paper shows how easily such comparisons fool their authors: settings tuned
+# on the test classes, one run per loss, differences smaller than the noise. This
+# notebook follows its protocol at a small scale:
+#
+# 1. every choice (learning rate, number of epochs) is made on **validation classes**
+#    carved out of the training classes, with the same budget for every loss;
+# 2. the chosen settings train on all the training classes, **5 seeds** each;
+# 3. the test classes 7, 8 and 9 are scored **once**, at the end, and every result is a
+#    mean with a 95% interval. Two results are called different only where their
+#    intervals do not overlap.
+#
 # Two kinds of output. The data split, the batches and the raw-pixel baseline are
 # exact: they print the same on every machine, and the tests compare them digit for
 # digit. Everything a network computes is float32 arithmetic whose rounding depends on
@@ -38,8 +49,8 @@
 # kernels by CPU), how many threads split a sum, or a GPU. After a few hundred training
 # steps those roundings move the third decimal of every trained score. So the cells
 # that train print their numbers for you to read, and the tests do not compare them;
-# what the text concludes from them is asserted in the cell, with margins measured
-# over 5 seeds and 3 sets of CPU kernels (`tools/spread.py`, results in
+# what the text concludes from them is asserted in the cell, with room for the spread
+# measured over other seeds and CPU kernels (`tools/spread.py`, results in
 # `benchmarks/spread/`). PyTorch and TensorFlow run on one thread each: the networks
 # are too small to gain from more.
 
@@ -53,6 +64,7 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuB
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from scipy import stats
 
 # isort: split
 import keras
@@ -71,16 +83,20 @@ torch.use_deterministic_algorithms(True)
 device.full_float32()  # float32 stays float32 on a GPU (no TF32)
 SEED = 0  # tools/spread.py re-runs this notebook with other seeds
 rng = seed_everything(SEED)
+SEEDS = [SEED + i for i in range(5)]  # the 5 training seeds of every configuration
 DEVICE = device.try_gpu()  # PyTorch's networks train here; Keras picks its own device
 print(device.describe())
 print("TensorFlow", tf.__version__.split(".")[0], "/ Keras", keras.__version__.split(".")[0])
 
 # %% [markdown]
-# ## The data: split by class
+# ## The data: three sets of classes
 #
-# Classes 0 to 6 train, 7 to 9 test. A quarter of the images of 0 to 6 are also held
-# out (a fixed random choice), to see how the network does on the classes it trained
-# on, with images it has not seen. Notebook 04 splits the classes the same way.
+# - **test**: 7, 8 and 9, looked at once, at the end;
+# - **training**: 0 to 6, three quarters of their images (a fixed random choice); the
+#   other quarter measures how a network does on new images of the classes it trained
+#   on ("seen" below);
+# - **validation**: while the settings are chosen, 4, 5 and 6 play the part of unseen
+#   classes (three of them, as in the test) and the networks train on 0 to 3 only.
 
 # %%
 digits = load_digits()
@@ -90,303 +106,498 @@ fit, seen_new = np.sort(order[:n_fit]), np.sort(order[n_fit:])
 x_fit, y_fit = digits.x_train[fit], digits.y_train[fit]
 x_seen, y_seen = digits.x_train[seen_new], digits.y_train[seen_new]
 x_test, y_test = digits.x_test, digits.y_test
-print("training:", x_fit.shape, "classes", np.unique(y_fit).tolist())
-print("seen classes, new images:", x_seen.shape)
-print("unseen classes:", x_test.shape, "classes", np.unique(y_test).tolist())
+in_val = np.isin(y_fit, (4, 5, 6))
+x_dev, y_dev = x_fit[~in_val], y_fit[~in_val]  # trains while the settings are chosen
+x_val, y_val = x_fit[in_val], y_fit[in_val]
+for name, labels in {
+    "training": y_fit,
+    "validation stage: training": y_dev,
+    "validation stage: validation": y_val,
+    "seen, new images": y_seen,
+    "test": y_test,
+}.items():
+    print(f"{name:30s} {len(labels):4d} images, classes {np.unique(labels).tolist()}")
 assert set(y_fit.tolist()).isdisjoint(y_test.tolist())
+assert set(y_dev.tolist()).isdisjoint(y_val.tolist())
 
 # %% [markdown]
 # ## P x K batches
 #
-# Each batch holds P = 7 classes x K = 8 images; an epoch has `len(x_fit) // 56`
-# batches and cycles through shuffled class orders, so every class appears.
+# Each batch holds P = 4 classes x K = 8 images, in both stages; an epoch has
+# `len(x) // 32` batches and cycles through shuffled class orders, so every class
+# appears.
 
 # %%
-P, K = 7, 8
+P, K = 4, 8
 sampler = PKSampler(y_fit, P, K, seed=SEED)
 first = sampler.batches(0)[0]
 classes, counts = np.unique(y_fit[first], return_counts=True)
-print("batches per epoch:", len(sampler))
+print("batches per epoch:", len(sampler), "(validation stage:", len(PKSampler(y_dev, P, K)), ")")
 print("first batch: classes", classes.tolist(), "x", counts.tolist())
 assert len(classes) == P and (counts == K).all()
 
 # %% [markdown]
 # ## Baselines
 #
-# Before training anything: the raw pixels (64-D), and the two networks of this
-# notebook with random weights. The network trained below is a small CNN
-# (`tripletlab.training.torch_cnn`, `keras_cnn`): two 3 x 3 convolutions (64 then 128
-# channels, ReLU in between, none after the second), the maximum of each channel over
-# the 8 x 8 positions, and an L2-normalized 128-D output. The MLP is
-# $64 \to 128 \to 32$ (ReLU in between), L2-normalized (`torch_mlp`, `keras_mlp`); the
-# next sections say why the CNN, not the MLP, is the one trained with every loss. The
-# raw pixels are also scored with the cosine distance, the distance the networks'
-# normalized outputs amount to.
+# Before training anything: the raw pixels (64-D), on the validation and the test
+# classes. The network trained below is a small CNN (`tripletlab.training.torch_cnn`,
+# `keras_cnn`): two 3 x 3 convolutions (32 then 64 channels, ReLU in between, none after
+# the second), the maximum of each channel over the 8 x 8 positions, and an
+# L2-normalized 64-D output. The MLP is $64 \to 128 \to 32$ (ReLU in between),
+# L2-normalized (`torch_mlp`). The raw pixels are also scored with the cosine distance,
+# the distance the networks' normalized outputs amount to.
 
 
 # %%
+CHANNELS = (32, 64)
+
+
 def embed_torch(model, x):
     model.eval()
     with torch.no_grad():
         return model(torch.as_tensor(x, device=DEVICE)).cpu().numpy()
 
 
-def scores(x_unseen, x_seen_new):
-    """MAP@R etc. on the unseen classes, and MAP@R on new images of the seen classes."""
-    row = retrieval_metrics(x_unseen, y_test)
-    row["seen_map_at_r"] = retrieval_metrics(x_seen_new, y_seen)["map_at_r"]
-    return row
-
-
-def show(results):
-    print(f"{'':28s} {'P@1':>6s} {'R-prec':>7s} {'MAP@R':>6s} | {'seen MAP@R':>10s}")
-    for name, r in results.items():
-        print(
-            f"{name:28s} {r['precision_at_1']:6.3f} {r['r_precision']:7.3f} "
-            f"{r['map_at_r']:6.3f} | {r['seen_map_at_r']:10.3f}"
-        )
-
-
-results = {"raw pixels": scores(x_test, x_seen)}
+raw_val = retrieval_metrics(x_val, y_val)["map_at_r"]
+raw = retrieval_metrics(x_test, y_test)
+raw["seen_map_at_r"] = retrieval_metrics(x_seen, y_seen)["map_at_r"]
 raw_cosine = retrieval_metrics(x_test, y_test, metric="cosine")["map_at_r"]
-show(results)
-raw = results["raw pixels"]
-print(f"raw pixels, cosine distance: MAP@R {raw_cosine:.3f} on the unseen classes")
+print(f"raw pixels, validation classes 4-6: MAP@R {raw_val:.3f}")
+print(
+    f"raw pixels, test classes 7-9: P@1 {raw['precision_at_1']:.3f}, "
+    f"R-precision {raw['r_precision']:.3f}, MAP@R {raw['map_at_r']:.3f}"
+)
+print(f"raw pixels, test classes, cosine distance: MAP@R {raw_cosine:.3f}")
+print(f"raw pixels, seen classes, new images: MAP@R {raw['seen_map_at_r']:.3f}")
 assert raw["precision_at_1"] > 0.98 and raw["r_precision"] < raw["precision_at_1"] - 0.2
 assert raw_cosine < raw["map_at_r"]
-
-# %% [markdown]
-# The same scores for the two networks with their random initial weights (from this
-# cell on, the printed scores depend on the hardware; see the introduction).
-
-# %% tags=["nbval-ignore-output"]
-random_nets = {}
-for name, build in (("random CNN", torch_cnn), ("random MLP", torch_mlp)):
-    seed_everything(SEED)
-    random_nets[name] = build().to(DEVICE)
-    results[name] = scores(*(embed_torch(random_nets[name], x) for x in (x_test, x_seen)))
-random_test = embed_torch(random_nets["random CNN"], x_test)
-show(results)
-random_row = results["random CNN"]
-assert results["random MLP"]["map_at_r"] < raw["map_at_r"]
-assert abs(random_row["map_at_r"] - raw["map_at_r"]) < 0.15
 
 # %% [markdown]
 # Raw pixels are a strong baseline on these digits: almost every image's nearest
 # neighbour is of its class (P@1 near 0.99), although far fewer of its $R$ nearest
 # neighbours are (R-precision well below P@1). The cosine distance ranks them a little
 # worse than the euclidean one, so the euclidean raw pixels are the pixel baseline to
-# beat. The random MLP ranks worse than the pixels (by 0.04 to 0.13 MAP@R over five
-# seeds). The random CNN, untrained, lands close to the pixels: its architecture alone
-# (the same small filters at every position, then the maximum over positions)
-# tolerates strokes that sit a pixel off. Over five seeds its MAP@R ranged from 0.52 to
-# 0.64, against the pixels' 0.62: above them with some random weights, below with
-# others. So a trained CNN has to beat the random CNN of the same seed, not only the
-# pixels, to show that the loss taught it something.
+# beat.
+#
+# ## Stage 1: choosing the settings on the validation classes
+#
+# Five losses: batch-all, batch-hard, semi-hard, soft-margin batch-hard (margin 0.2
+# for the three with a margin, the functions' default), and the contrastive loss on
+# every pair of each batch (margin 1.0). Each gets the same budget: Adam at three
+# learning rates, 3e-4, 1e-3 and 3e-3, one seed, 8 epochs on the classes 0 to 3, with
+# the MAP@R of the validation classes 4 to 6 recorded after each epoch. The chosen
+# setting is the learning rate and the epoch with the best validation MAP@R. The test
+# classes play no part.
+
+# %% tags=["nbval-ignore-output"]
+LOSS_NAMES = ("batch_all", "batch_hard", "batch_semihard", "batch_hard_soft", "contrastive")
+RATES, MAX_EPOCHS = (3e-4, 1e-3, 3e-3), 8
+FIT = dict(p=P, k=K, seed=SEED, progress=False)
+chosen, validation = {}, {}
+for name in LOSS_NAMES:
+    for lr in RATES:
+        seed_everything(SEED)
+        model = torch_cnn(CHANNELS).to(DEVICE)
+        curve = train_torch(model, name, x_dev, y_dev, x_val, y_val, MAX_EPOCHS, lr=lr, **FIT)
+        validation[name, lr] = curve["map_at_r"]
+    lr, epochs = max(
+        ((lr, e + 1) for lr in RATES for e in range(MAX_EPOCHS)),
+        key=lambda c: validation[name, c[0]][c[1] - 1],
+    )
+    chosen[name] = dict(lr=lr, epochs=epochs, val_map_at_r=validation[name, lr][epochs - 1])
+    print(
+        f"{name:16s} lr {lr:.0e}, {epochs:2d} epochs: validation MAP@R "
+        f"{chosen[name]['val_map_at_r']:.3f} (raw pixels {raw_val:.3f})"
+    )
+best_val = max(c["val_map_at_r"] for c in chosen.values())
+assert all(1 <= c["epochs"] <= MAX_EPOCHS for c in chosen.values())
+assert best_val > raw_val  # some setting beats the pixels on the validation classes
 
 # %% [markdown]
-# ## Training with each loss, in PyTorch
+# Each validation score above is the maximum of 24 noisy values (3 learning rates x 8
+# epochs, one seed), so it flatters its setting (the test score of the same setting,
+# below, is the honest one). Stage 2 takes only the learning rates and epochs from
+# here.
 #
-# The same CNN, the same seed, the same batches, five losses: batch-all, batch-hard,
-# semi-hard, soft-margin batch-hard (margin 0.2 for the three with a margin), and the
-# contrastive loss on every pair of each batch (margin 1.0). Adam, 15 epochs, the
-# learning rate starting at 1e-3 and decayed to 0 on a cosine over the 240 steps
-# (`schedule="cosine"`). `train_torch` records, after each epoch, the loss and the
-# three metrics on the unseen classes (only recorded: nothing is chosen on them). The
-# progress bars are turned off here (`progress=False`): they would add output that
-# changes from run to run.
+# ## Stage 2: every loss, 5 seeds, on all the training classes
+#
+# Each loss trains with its chosen setting on the classes 0 to 6, once per seed; the
+# random CNN of the same seeds is the untrained baseline. Only now are the test classes
+# scored. `interval` gives the mean and the half-width of the 95% interval of the mean
+# over the seeds (Student's $t$ with 4 degrees of freedom: mean $\pm$ 2.78 x standard
+# deviation / $\sqrt 5$).
+
 
 # %%
-EPOCHS, LR, SCHEDULE = 15, 1e-3, "cosine"
-FIT = dict(
-    epochs=EPOCHS,
-    p=P,
-    k=K,
-    lr=LR,
-    seed=SEED,
-    progress=False,
-    schedule=SCHEDULE,
-)
-print("training steps:", EPOCHS * len(sampler))
-assert EPOCHS * len(sampler) == 240
-LOSS_NAMES = ("batch_all", "batch_hard", "batch_semihard", "batch_hard_soft", "contrastive")
+def interval(values):
+    """Mean and half-width of the 95% Student-t interval of the mean."""
+    values = np.asarray(values, dtype=float)
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean()), float(half)
+
+
+def scores(model):
+    row = retrieval_metrics(embed_torch(model, x_test), y_test)
+    row["seen_map_at_r"] = retrieval_metrics(embed_torch(model, x_seen), y_seen)["map_at_r"]
+    return row
+
+
+mean, half = interval([1.0, 2.0, 3.0, 4.0, 5.0])
+print(f"interval([1, 2, 3, 4, 5]) = {mean:.2f} +/- {half:.2f}")
+assert mean == 3.0 and abs(half - 2.776445 * np.sqrt(2.5 / 5)) < 1e-5
 
 # %% tags=["nbval-ignore-output"]
-histories, models = {}, {}
+runs, histories, models = {}, {}, {}
+for seed in SEEDS:
+    seed_everything(seed)
+    runs["random CNN", seed] = scores(torch_cnn(CHANNELS).to(DEVICE))
 for name in LOSS_NAMES:
-    seed_everything(SEED)
-    model = torch_cnn().to(DEVICE)
-    histories[name] = train_torch(model, name, x_fit, y_fit, x_test, y_test, **FIT)
-    models[name] = model
-    results[f"{name} (torch)"] = scores(embed_torch(model, x_test), embed_torch(model, x_seen))
-    assert results[f"{name} (torch)"]["map_at_r"] == histories[name]["map_at_r"][-1]
-show(results)
+    setting = chosen[name]
+    for seed in SEEDS:
+        seed_everything(seed)
+        model = torch_cnn(CHANNELS).to(DEVICE)
+        fit_args = dict(lr=setting["lr"], **FIT) | {"seed": seed}
+        history = train_torch(
+            model, name, x_fit, y_fit, x_seen, y_seen, setting["epochs"], **fit_args
+        )
+        histories[name, seed], models[name, seed] = history, model
+        runs[name, seed] = scores(model)
+        assert runs[name, seed]["seen_map_at_r"] == history["map_at_r"][-1]
 
-# %% [markdown]
-# ## Choosing the best loss, and the MLP
-#
-# The loss to carry on with is chosen on the classes the network trained on: the one
-# whose network ranks the *new images of 0 to 6* best (highest seen MAP@R). Choosing
-# on 7, 8 and 9 would make their score a tuned number rather than a measurement.
-#
-# With that loss and the same recipe, the MLP of the baselines is trained too. It is
-# the network one would try first, and it does not carry over to new digits: it ranks
-# the new images of 0 to 6 almost perfectly and the unseen digits worse than the raw
-# pixels. Seven classes are too few for a fully connected layer, which sees each of
-# the 64 pixels as a separate input, to learn features that serve other digits. A
-# convolution applies the same small stroke detectors at every position, and the
-# maximum over positions keeps whether a stroke is present, not exactly where: features
-# that describe any digit.
-#
-# The choice itself is weak evidence: the five losses' seen MAP@R values lie within
-# 0.01 to 0.02 of each other, and which one comes first changes with the seed (over
-# five seeds: the soft-margin batch-hard loss four times, semi-hard once). What the
-# notebook shows is the protocol, not a winner.
 
-# %% tags=["nbval-ignore-output"]
-best = max(LOSS_NAMES, key=lambda name: results[f"{name} (torch)"]["seen_map_at_r"])
-print("best loss on new images of the seen classes:", best)
-seed_everything(SEED)
-mlp = torch_mlp().to(DEVICE)
-histories[f"{best} (torch MLP)"] = train_torch(mlp, best, x_fit, y_fit, x_test, y_test, **FIT)
-results[f"{best} (torch MLP)"] = scores(embed_torch(mlp, x_test), embed_torch(mlp, x_seen))
-show(results)
-mlp_row = results[f"{best} (torch MLP)"]
-assert mlp_row["seen_map_at_r"] > 0.95 and mlp_row["map_at_r"] < raw["map_at_r"]
+def summary(config, key="map_at_r"):
+    return interval([runs[config, seed][key] for seed in SEEDS])
 
-# %% [markdown]
-# ## The best loss in Keras
-#
-# The chosen loss is trained again in Keras on the CNN (`keras_cnn`), with
-# `tripletlab.tensorflow`'s version of the loss, `model.fit` on the same P x K batches
-# (`shuffle=False`), the same cosine schedule (`CosineDecay`), and a callback computing
-# the metrics after each epoch. `keras_cnn` draws its initial weights from PyTorch's
-# distribution, not from the same random numbers, so the results are close, not
-# equal.
 
-# %% tags=["nbval-ignore-output"]
-seed_everything(SEED)
-keras_model = keras_cnn()
-histories[f"{best} (keras)"] = train_keras(keras_model, best, x_fit, y_fit, x_test, y_test, **FIT)
-keras_test = np.asarray(keras_model(x_test))
-results[f"{best} (keras)"] = scores(keras_test, np.asarray(keras_model(x_seen)))
-show(results)
-keras_row, torch_row = results[f"{best} (keras)"], results[f"{best} (torch)"]
-assert abs(keras_row["seen_map_at_r"] - torch_row["seen_map_at_r"]) < 0.02
-assert keras_row["map_at_r"] > random_row["map_at_r"]
-
-# %% [markdown]
-# ## What the table says
-#
-# On new images of 0 to 6 every trained CNN, with each of the five losses and in both
-# frameworks, ranks far better than the raw pixels (right column): its seen MAP@R was
-# at least 0.30 higher in each of the 15 measured runs (5 seeds x 3 sets of CPU
-# kernels). On the unseen digits 7, 8 and 9 the gain is smaller, and one run of one
-# network is not enough to see it:
-#
-# - averaged over the five losses, the trained CNNs rank the unseen digits better than
-#   the raw pixels, by 0.02 to 0.09 MAP@R over the 15 runs, and better than the random
-#   CNN of the same seed, by 0.06 to 0.16: the training taught the network something
-#   its architecture alone did not have;
-# - a single network can end below the pixels: in each run, four to six of the six
-#   trained networks were above them;
-# - within one run the losses differ by 0.02 to 0.08 MAP@R, as much as one loss differs
-#   from seed to seed, so this table does not rank the losses.
-#
-# P@1 cannot rise much: the raw pixels already have it near 0.99. The gain is in the
-# rest of each query's $R$ nearest neighbours, which is what MAP@R and R-precision
-# measure and P@1 does not.
-# The MLP shows the trap Musgrave et al. warn about: a network can score almost
-# perfectly on the classes it trained on and still lose to plain pixels on classes it
-# has not seen, so a metric-learning result means something only on held-out classes
-# and against a plain baseline.
-#
-# A caveat on the numbers: the CNN, its width, the learning rate, the schedule and the
-# 15 epochs were picked in exploratory runs, outside this notebook, that did look at
-# the MAP@R of 7, 8 and 9 (after dozens of MLP settings had failed to beat the raw
-# pixels: longer training, wider and deeper MLPs, dropout, weight decay, batch norm,
-# shifted and rotated images, residual MLPs started at the identity). The table is
-# therefore somewhat optimistic; a clean protocol would make those choices on classes
-# held out from 0 to 6. Nothing in this notebook is chosen on 7 to 9. The cell below
-# checks the statements on this run's numbers, with room for the spread measured.
-
-# %% tags=["nbval-ignore-output"]
-trained = {name: r for name, r in results.items() if name.endswith(("(torch)", "(keras)"))}
-per_loss = [results[f"{name} (torch)"] for name in LOSS_NAMES]
-mean_map = np.mean([r["map_at_r"] for r in per_loss])
-mean_rprec = np.mean([r["r_precision"] for r in per_loss])
-above_raw = sum(r["map_at_r"] > raw["map_at_r"] for r in trained.values())
-for name, r in trained.items():
-    assert r["seen_map_at_r"] > raw["seen_map_at_r"] + 0.2, name
-assert mean_map > raw["map_at_r"] and mean_rprec > raw["r_precision"]
-assert mean_map > random_row["map_at_r"] + 0.03
-assert above_raw >= len(trained) // 2
-gain_seen = min(r["seen_map_at_r"] for r in trained.values()) - raw["seen_map_at_r"]
-loss_mlp = raw["map_at_r"] - mlp_row["map_at_r"]
-print(f"seen classes, new images: every trained CNN gains at least {gain_seen:.2f} MAP@R")
-print(f"unseen classes, mean of the five losses: MAP@R {mean_map - raw['map_at_r']:+.2f}")
-print(f"    over the raw pixels, {mean_map - random_row['map_at_r']:+.2f} over the random CNN")
-print(f"unseen classes: {above_raw} of the {len(trained)} trained CNNs above the raw pixels")
-print(f"unseen classes: the trained MLP is {loss_mlp:.2f} MAP@R below the raw pixels")
-
-# %% [markdown]
-# ## Training curves
-#
-# Loss (left) and MAP@R on the unseen classes (right) after each epoch; the dashed line
-# is the raw pixels. Every loss ends lower than after the first epoch (batch-all's
-# need not fall at every epoch: it averages over the triplets still active). With the
-# four triplet losses (in both frameworks) the unseen-class MAP@R is above the raw
-# pixels' after the first epoch already, and then moves up and down by 0.01 to 0.1
-# rather than climbing: most of what carries over to 7, 8 and 9 is learned in the first
-# epoch, and the epoch where training happens to stop decides much of the table above.
-# The contrastive loss starts lower and climbs. The MLP stays below the raw pixels at
-# every epoch.
-
-# %% tags=["nbval-ignore-output"]
-for name, history in histories.items():
-    curve = history["map_at_r"]
-    assert history["loss"][-1] < history["loss"][0], name
-    if "MLP" in name:
-        assert max(curve) < raw["map_at_r"], name
-    elif name.startswith("contrastive"):
-        assert curve[-1] > curve[0], name
-    else:
-        assert curve[0] > raw["map_at_r"], name
-        assert max(curve[2:]) - min(curve[2:]) > 0.01, name
+def show(configs):
+    print(f"{'':26s} {'P@1':>13s} {'R-precision':>13s} {'MAP@R':>13s} | {'seen MAP@R':>13s}")
     print(
-        f"{name:28s} MAP@R epoch 1 {curve[0]:.2f}, epochs 3-{EPOCHS} "
-        f"{min(curve[2:]):.2f} to {max(curve[2:]):.2f}, last {curve[-1]:.2f}"
+        f"{'raw pixels':26s} {raw['precision_at_1']:13.3f} {raw['r_precision']:13.3f} "
+        f"{raw['map_at_r']:13.3f} | {raw['seen_map_at_r']:13.3f}"
     )
-fig, axes = plt.subplots(1, 2, figsize=(12.5, 3.8))
-epochs = np.arange(1, EPOCHS + 1)
-for name, history in histories.items():
-    axes[0].plot(epochs, history["loss"], marker="o", ms=3, label=name)
-    axes[1].plot(epochs, history["map_at_r"], marker="o", ms=3, label=name)
-axes[1].axhline(raw["map_at_r"], color="black", ls="--", label="raw pixels")
-axes[0].set(xlabel="epoch", ylabel="training loss (each loss in its own units)", yscale="log")
-axes[1].set(xlabel="epoch", ylabel="MAP@R, unseen classes 7-9")
-axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    for config in configs:
+        cells = [
+            summary(config, key)
+            for key in ("precision_at_1", "r_precision", "map_at_r", "seen_map_at_r")
+        ]
+        text = [f"{m:6.3f} +/-{h:5.3f}" for m, h in cells]
+        print(f"{config:26s} {text[0]} {text[1]} {text[2]} | {text[3]}")
+
+
+show(["random CNN", *LOSS_NAMES])
+
+# %% [markdown]
+# Each cell is a mean over the 5 seeds with the half-width of its 95% interval. The
+# cell below reads the table as the intervals allow: a loss is *above* the raw pixels
+# (or the random CNN) only when its whole interval is, and two losses are *different*
+# only when their intervals do not overlap.
+
+
+# %% tags=["nbval-ignore-output"]
+def compare(a, b):
+    (ma, ha), (mb, hb) = a, b
+    if ma - ha > mb + hb:
+        return "above"
+    if ma + ha < mb - hb:
+        return "below"
+    return "no difference measured"
+
+
+raw_point = (raw["map_at_r"], 0.0)
+versus_raw = {name: compare(summary(name), raw_point) for name in LOSS_NAMES}
+versus_random = {name: compare(summary(name), summary("random CNN")) for name in LOSS_NAMES}
+for name in LOSS_NAMES:
+    print(f"{name:16s} vs raw pixels: {versus_raw[name]:23s} vs random CNN: {versus_random[name]}")
+pairs_apart = [
+    (a, b, compare(summary(a), summary(b)))
+    for i, a in enumerate(LOSS_NAMES)
+    for b in LOSS_NAMES[i + 1 :]
+    if compare(summary(a), summary(b)) != "no difference measured"
+]
+print("pairs of losses whose intervals separate:", pairs_apart or "none")
+TRIPLET_LOSSES = LOSS_NAMES[:4]
+seen_gain = min(summary(name, "seen_map_at_r")[0] for name in TRIPLET_LOSSES)
+print(f"seen classes, new images: the triplet losses' mean MAP@R is {seen_gain:.2f} or more")
+print(f"    ({raw['seen_map_at_r']:.2f} for the raw pixels)")
+assert seen_gain > raw["seen_map_at_r"] + 0.2
+assert all(summary(name)[0] > summary("random CNN")[0] for name in TRIPLET_LOSSES)
+assert versus_raw["batch_hard_soft"] == "above"
+
+# %% [markdown]
+# What the intervals support:
+#
+# - on new images of the training classes the four triplet losses are far above the
+#   raw pixels (the right column); the contrastive loss, at its margin of 1.0 on unit
+#   vectors, learns the least there too;
+# - on the unseen digits the triplet losses' means are above the random CNN's, and the
+#   soft-margin batch-hard loss's whole interval is above the raw pixels; for the other
+#   losses the lines above say whether their intervals clear them;
+# - few pairs of losses separate (printed above): with 5 seeds and classes this few,
+#   this table does not rank the losses, and an ordering read off single runs would be
+#   noise. One of this course's sources calls the triplet loss "a better extension" of
+#   the contrastive loss; this table is one small data point on that claim (one margin
+#   each, one data set), and only the pairs printed as separating support it;
+# - P@1 cannot rise much: the raw pixels already have it near 0.99. The gain is in the
+#   rest of each query's $R$ nearest neighbours, which MAP@R and R-precision measure.
+#
+# ## Cosine or euclidean distance in the loss?
+#
+# The networks' outputs are unit vectors, on which the cosine distance is half the
+# squared euclidean one (notebook 01). The distance the loss compares still matters:
+# the soft-margin batch-hard loss is $\log(1 + e^{d_{ap} - d_{an}})$, and with the
+# cosine distance the same triplet gives another value and another gradient. The
+# soft margin has no margin to convert, so this is a fair test of the distance alone:
+# the same setting, the same 5 seeds, `metric="cosine"`.
+
+# %% tags=["nbval-ignore-output"]
+setting = chosen["batch_hard_soft"]
+for seed in SEEDS:
+    seed_everything(seed)
+    model = torch_cnn(CHANNELS).to(DEVICE)
+    fit_args = dict(lr=setting["lr"], **FIT) | {"seed": seed}
+    train_torch(
+        model,
+        "batch_hard_soft",
+        x_fit,
+        y_fit,
+        x_seen,
+        y_seen,
+        setting["epochs"],
+        metric="cosine",
+        **fit_args,
+    )
+    runs["batch_hard_soft, cosine", seed] = scores(model)
+show(["batch_hard_soft", "batch_hard_soft, cosine"])
+cosine_vs_euclidean = compare(summary("batch_hard_soft, cosine"), summary("batch_hard_soft"))
+print("cosine vs euclidean:", cosine_vs_euclidean)
+assert cosine_vs_euclidean != "above"
+assert summary("batch_hard_soft, cosine", "seen_map_at_r")[0] > raw["seen_map_at_r"] + 0.2
+
+# %% [markdown]
+# On these digits the choice of distance is small next to the seed-to-seed spread (the
+# comparison is printed above): "whether it helps depends on the problem", and here
+# the measurement does not show that the cosine distance helps.
+#
+# ## The batch-all loss: how many triplets are still active?
+#
+# Notebook 05 calls the fraction of valid triplets with a positive loss the number to
+# watch: batch-all averages over them, so as they disappear its loss stops falling
+# while its gradient comes from ever fewer triplets. A batch of P = 4 classes x K = 8
+# images holds $B (K - 1)(B - K) = 32 \cdot 7 \cdot 24 = 5376$ valid triplets.
+
+# %% tags=["nbval-ignore-output"]
+valid_triplets = P * K * (K - 1) * (P * K - K)
+fractions = np.array([histories["batch_all", seed]["fraction_positive"] for seed in SEEDS])
+print(f"valid triplets per batch: {valid_triplets}")
+print("active after the first epoch:", np.round(fractions[:, 0] * valid_triplets).astype(int))
+print("active after the last epoch: ", np.round(fractions[:, -1] * valid_triplets).astype(int))
+assert (fractions[:, -1] < fractions[:, 0] / 10).all()
+fig, ax = plt.subplots(figsize=(6, 3.5))
+epochs_axis = np.arange(1, fractions.shape[1] + 1)
+for seed, row in zip(SEEDS, fractions, strict=True):
+    ax.plot(epochs_axis, row * valid_triplets, marker="o", ms=3, label=f"seed {seed}")
+ax.set(
+    xlabel="epoch",
+    ylabel="active triplets per batch (mean)",
+    yscale="log",
+    title="batch-all: valid triplets with a positive loss",
+)
+ax.legend(fontsize=7)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# After the first epoch thousands of the valid triplets are still active; by the last,
+# fewer than a tenth of that, in every seed: the later batch-all steps average over a
+# few dozen to a few hundred triplets per batch, and each of them weighs more in the
+# mean. (How many remain after the first epoch depends on the learning rate stage 1
+# chose, and so on the run.)
+#
+# ## The MLP: perfect on the classes it knows
+#
+# The MLP of the baselines, trained with the soft-margin batch-hard loss and its
+# chosen setting, 5 seeds. It is the network one would try first, and it does not
+# carry over to new digits: it ranks the new images of 0 to 6 almost perfectly and the
+# unseen digits worse than the raw pixels. Seven classes are too few for a fully
+# connected layer, which sees each of the 64 pixels as a separate input, to learn
+# features that serve other digits. A convolution applies the same small stroke
+# detectors at every position, and the maximum over positions keeps whether a stroke
+# is present, not exactly where: features that describe any digit.
+
+# %% tags=["nbval-ignore-output"]
+MLP = "MLP, batch_hard_soft"
+for seed in SEEDS:
+    seed_everything(seed)
+    mlp = torch_mlp().to(DEVICE)
+    fit_args = dict(lr=setting["lr"], **FIT) | {"seed": seed}
+    train_torch(
+        mlp, "batch_hard_soft", x_fit, y_fit, x_seen, y_seen, setting["epochs"], **fit_args
+    )
+    runs[MLP, seed] = scores(mlp)
+show([MLP])
+mlp_map, mlp_half = summary(MLP)
+assert summary(MLP, "seen_map_at_r")[0] > 0.9
+assert mlp_map + mlp_half < raw["map_at_r"]
+
+# %% [markdown]
+# This is the trap Musgrave et al. warn about: a network can score almost perfectly on
+# the classes it trained on and still lose to plain pixels on classes it has not seen,
+# so a metric-learning result means something only on held-out classes and against a
+# plain baseline.
+#
+# ## The same loss in Keras
+#
+# The soft-margin batch-hard loss again, in Keras (`keras_cnn`, `tripletlab.tensorflow`'s
+# loss, `model.fit` on the same P x K batches with `shuffle=False`), with the setting
+# chosen in PyTorch. `keras_cnn` draws its initial weights from PyTorch's distribution,
+# not from the same random numbers, so single runs differ; the question is whether the
+# two frameworks' intervals agree.
+
+# %% tags=["nbval-ignore-output"]
+KERAS = "batch_hard_soft, Keras"
+for seed in SEEDS:
+    seed_everything(seed)
+    keras_model = keras_cnn(CHANNELS)
+    fit_args = dict(lr=setting["lr"], **FIT) | {"seed": seed}
+    train_keras(
+        keras_model, "batch_hard_soft", x_fit, y_fit, x_seen, y_seen, setting["epochs"], **fit_args
+    )
+    row = retrieval_metrics(np.asarray(keras_model(x_test)), y_test)
+    row["seen_map_at_r"] = retrieval_metrics(np.asarray(keras_model(x_seen)), y_seen)["map_at_r"]
+    runs[KERAS, seed] = row
+show(["batch_hard_soft", KERAS])
+keras_vs_torch = compare(summary(KERAS), summary("batch_hard_soft"))
+print("Keras vs PyTorch:", keras_vs_torch)
+assert summary(KERAS)[0] > summary("random CNN")[0]
+assert summary(KERAS, "seen_map_at_r")[0] > raw["seen_map_at_r"] + 0.2
+
+# %% [markdown]
+# ## One-shot verification, as Koch et al. measure it
+#
+# Koch, Zemel and Salakhutdinov (2015) score an embedding by $N$-way one-shot
+# classification: a query image and one *support* image of each of $N$ classes, none
+# of which the network trained on; the query gets the class of its nearest support.
+# Chance is $1/N$. Here $N = 3$ (the test classes 7, 8, 9), 2,000 tasks drawn with a
+# fixed seed, the same tasks for every embedding.
+
+# %%
+task_rng = np.random.default_rng(SEED)
+test_classes = np.unique(y_test)
+by_class = {c: np.flatnonzero(y_test == c) for c in test_classes}
+tasks = []
+for _ in range(2000):
+    target = task_rng.choice(test_classes)
+    query, support_same = task_rng.choice(by_class[target], size=2, replace=False)
+    supports = [
+        support_same if c == target else task_rng.choice(by_class[c]) for c in test_classes
+    ]
+    tasks.append((query, supports, int(np.flatnonzero(test_classes == target)[0])))
+queries = np.array([t[0] for t in tasks])
+supports = np.array([t[1] for t in tasks])
+answers = np.array([t[2] for t in tasks])
+
+
+def one_shot_accuracy(embeddings):
+    """Fraction of tasks whose query's nearest support (euclidean) has its class."""
+    d = np.linalg.norm(embeddings[supports] - embeddings[queries][:, None, :], axis=-1)
+    return float(np.mean(d.argmin(axis=1) == answers))
+
+
+print("tasks:", len(tasks), " answers per class:", np.bincount(answers).tolist())
+assert (np.bincount(answers, minlength=3) > 500).all()
+assert (supports[np.arange(len(tasks)), answers] != queries).all()  # never the query itself
+
+# %% tags=["nbval-ignore-output"]
+one_shot = {"raw pixels": one_shot_accuracy(x_test)}
+for config in ("random CNN", "batch_hard_soft"):
+    accuracies = []
+    for seed in SEEDS:
+        if config == "random CNN":
+            seed_everything(seed)
+            model = torch_cnn(CHANNELS).to(DEVICE)
+        else:
+            model = models[config, seed]
+        accuracies.append(one_shot_accuracy(embed_torch(model, x_test)))
+    one_shot[config] = interval(accuracies)
+print(f"chance: {1 / 3:.3f}")
+print(f"raw pixels: {one_shot['raw pixels']:.3f}")
+for config in ("random CNN", "batch_hard_soft"):
+    print(f"{config}: {one_shot[config][0]:.3f} +/- {one_shot[config][1]:.3f}")
+assert min(one_shot["raw pixels"], one_shot["batch_hard_soft"][0]) > 0.6
+assert one_shot["batch_hard_soft"][0] > one_shot["random CNN"][0]
+
+# %% [markdown]
+# The raw pixels already get about three tasks in four right, far above chance (one in
+# three). The trained embedding does better than the random CNN; against the pixels,
+# the printed numbers say how much it adds. Notebook 04's siamese head is scored on
+# pairs, not on this task.
+#
+# ## Retrieval, seen by eye
+#
+# Six query digits from 7 to 9 (a fixed random choice) and their five nearest
+# neighbours, by the raw pixels and by one trained CNN (soft-margin batch-hard, the
+# first seed). A red frame marks a neighbour of another class.
+
+# %%
+shown = np.random.default_rng(SEED).choice(len(x_test), size=6, replace=False)
+spaces = {
+    "raw pixels": x_test,
+    "trained CNN": embed_torch(models["batch_hard_soft", SEEDS[0]], x_test),
+}
+fig, axes = plt.subplots(len(shown), 13, figsize=(11, 5.6))
+for space_index, (space, emb) in enumerate(spaces.items()):
+    d = np.linalg.norm(emb[shown][:, None, :] - emb[None, :, :], axis=-1)
+    d[np.arange(len(shown)), shown] = np.inf
+    neighbours = np.argsort(d, axis=1, kind="stable")[:, :5]
+    for row, (q, nbrs) in enumerate(zip(shown, neighbours, strict=True)):
+        axes[row, 0].imshow(x_test[q].reshape(8, 8), cmap="gray_r")
+        for j, n in enumerate(nbrs):
+            ax = axes[row, 1 + 7 * space_index + j]
+            ax.imshow(x_test[n].reshape(8, 8), cmap="gray_r")
+            if y_test[n] != y_test[q]:
+                for spine in ax.spines.values():
+                    spine.set(color="red", linewidth=2.5, visible=True)
+    axes[0, 1 + 7 * space_index].set_title(space, loc="left", fontsize=9)
+for ax in axes.ravel():
+    ax.set(xticks=[], yticks=[])
+    if not ax.images:
+        ax.axis("off")
+axes[0, 0].set_title("query", fontsize=9)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
 # ## The unseen classes before and after training
 #
-# A 2-D PCA (scikit-learn) of the test embeddings of the random CNN and of the chosen
-# trained PyTorch CNN, coloured by class.
+# A 2-D PCA (scikit-learn) of the test embeddings of a random CNN and of a trained one
+# (soft-margin batch-hard, first seed), coloured by class.
 
 # %%
+seed_everything(SEEDS[0])
+random_cnn = torch_cnn(CHANNELS).to(DEVICE)
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-pairs = (("random CNN", random_test), (f"{best} (torch), trained", None))
-for ax, (title, emb) in zip(axes, pairs, strict=True):
-    emb = embed_torch(models[best], x_test) if emb is None else emb
-    xy = PCA(n_components=2, random_state=0).fit_transform(emb)
+pairs = (
+    ("random CNN", random_cnn),
+    ("batch_hard_soft, trained", models["batch_hard_soft", SEEDS[0]]),
+)
+for ax, (title, model) in zip(axes, pairs, strict=True):
+    xy = PCA(n_components=2, random_state=0).fit_transform(embed_torch(model, x_test))
     for c in np.unique(y_test):
         ax.scatter(*xy[y_test == c].T, s=8, label=f"digit {c}")
     ax.set(title=title, xlabel="PC 1", ylabel="PC 2")
 axes[0].legend()
 fig.tight_layout()
 plt.show()
+
+# %% [markdown]
+# ## What this protocol leaves open
+#
+# The CNN itself (its width, the 3 x 3 filters, the maximum over positions) was picked
+# in exploratory runs, outside this notebook, that did look at 7, 8 and 9 (after dozens
+# of MLP settings had failed to beat the raw pixels). Those choices are not part of the
+# protocol above, which makes only the learning rate and the number of epochs on the
+# validation classes; a full study would choose the architecture there too, with
+# several validation folds, as Musgrave et al. do.
 
 # %% [markdown]
 # ## Exercises

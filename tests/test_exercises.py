@@ -248,8 +248,9 @@ def test_a_solution_without_a_check_is_an_error(tmp_path):
 
 # Each learner copy runs, in a fresh kernel, every cell before its first exercise (the
 # whole lesson: the exercises come last) and then the exercises themselves, whose
-# placeholders must leave every check printing "no answer yet". About 50 s for all 7,
-# 5 to 13 s each (07 and 04 train small networks, 05 times its mining).
+# placeholders must leave every check printing "no answer yet". 5 to 15 s each, except
+# 07, which trains about 70 small networks (about 3 minutes on 2 cores); ``timeout`` is
+# per cell.
 @pytest.mark.parametrize("source", WITH_EXERCISES, ids=lambda p: p.stem)
 def test_learner_copies_run_and_say_no_answer_yet(learner, source):
     path = learner / source.with_suffix(".ipynb").name

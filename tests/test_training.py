@@ -97,6 +97,8 @@ def test_training_learns_on_the_training_classes(small):
         ({"epochs": 0}, "epochs"),
         ({"lr": 0}, "lr"),
         ({"schedule": "step"}, "schedule"),
+        ({"metric": "l1"}, "metric"),
+        ({"loss_name": "contrastive", "metric": "cosine"}, "metric"),
     ],
 )
 def test_bad_arguments_raise_naming_them(small, kwargs, name):
@@ -209,3 +211,22 @@ def test_keras_cosine_schedule_is_reproducible(small):
     first = run()
     check_history(first, 2, fraction_expected=False)
     np.testing.assert_array_equal(np.array(list(first.values())), np.array(list(run().values())))
+
+
+def test_metric_reaches_the_loss(small):
+    """On unit rows the cosine distance is half the squared euclidean one, so batch-all
+    with ``metric="cosine"`` and margin m is half the ``sqeuclidean`` loss at margin 2m;
+    Adam ignores the factor, so the first epoch's mean losses keep the ratio 1/2."""
+    if "torch" in SKIPPED:
+        pytest.skip("torch skipped")
+    from tripletlab.training import torch_mlp, train_torch
+
+    losses = {}
+    for metric, margin in (("cosine", 0.1), ("sqeuclidean", 0.2)):
+        seed_everything(0)
+        model = torch_mlp()
+        history = train_torch(
+            model, "batch_all", *small, 1, 4, 4, 1e-3, 0, margin, False, metric=metric
+        )
+        losses[metric] = history["loss"][0]
+    assert losses["cosine"] == pytest.approx(losses["sqeuclidean"] / 2, rel=1e-3)

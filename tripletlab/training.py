@@ -225,6 +225,7 @@ def train_torch(
     margin: float | None = None,
     progress: bool = True,
     schedule: str = "constant",
+    metric: str = "euclidean",
 ) -> dict[str, list[float]]:
     """Train ``model`` (a ``torch.nn.Module``, embeddings out) with Adam on P x K batches.
 
@@ -234,6 +235,8 @@ def train_torch(
     ``batch_hard``, ``batch_hard_soft`` (``soft=True``), ``batch_semihard``, or
     ``contrastive`` (``contrastive_loss`` on all ``B (B - 1) / 2`` pairs ``i < j`` of the
     batch, ``same`` from the labels). ``margin=None``: the loss function's default.
+    ``metric``: the distance the three mining losses use (``"euclidean"``,
+    ``"sqeuclidean"`` or ``"cosine"``; the contrastive loss is euclidean only).
     ``schedule``: the learning rate's, one of ``SCHEDULES``. ``seed_everything(seed)`` is
     called first; ``model`` stays on its device (the data are moved to it). ``progress``
     shows a ``tqdm.auto`` bar over the epochs (a widget in a notebook, text on stderr
@@ -245,6 +248,10 @@ def train_torch(
     from tripletlab import torch as tl
 
     margin = _check(loss_name, epochs, p, k, lr, margin, schedule)
+    if metric not in ("euclidean", "sqeuclidean", "cosine"):
+        raise ValueError(f"metric must be 'euclidean', 'sqeuclidean' or 'cosine'; got {metric!r}")
+    if loss_name == "contrastive" and metric != "euclidean":
+        raise ValueError(f"metric must be 'euclidean' for the contrastive loss; got {metric!r}")
     sampler = PKSampler(np.asarray(y_train), p, k, seed=seed)  # validates p, k, seed
     seed_everything(seed)
     device = next(model.parameters()).device
@@ -260,14 +267,14 @@ def train_torch(
 
     def batch_loss(emb, labels):
         if loss_name == "batch_all":
-            return tl.batch_all_triplet_loss(emb, labels, margin)
+            return tl.batch_all_triplet_loss(emb, labels, margin, metric)
         if loss_name == "batch_semihard":
-            return tl.batch_semihard_triplet_loss(emb, labels, margin), None
+            return tl.batch_semihard_triplet_loss(emb, labels, margin, metric), None
         if loss_name == "contrastive":
             same = labels[first] == labels[second]
             return tl.contrastive_loss(emb[first], emb[second], same, margin), None
         soft = loss_name == "batch_hard_soft"
-        return tl.batch_hard_triplet_loss(emb, labels, margin, soft=soft), None
+        return tl.batch_hard_triplet_loss(emb, labels, margin, metric, soft=soft), None
 
     history = _empty_history()
     for _ in _progress(range(epochs), progress, epochs, f"{loss_name} (torch)"):
