@@ -219,9 +219,38 @@ assert active_same.sum() > active_sq.sum()
 # triplets are active, because a margin $m$ in cosine units is a margin $2m$ in
 # squared-L2 units.
 #
+# This holds for the *squared* L2 distance only. The mining losses of notebook 05
+# default to the euclidean distance itself (`metric="euclidean"`), as PyTorch's
+# `TripletMarginLoss` and pytorch-metric-learning do, while `triplet_loss` defaults to
+# the squared one, as FaceNet writes its loss: the same margin 0.2 means different
+# things in the two. With $d = \sqrt{2\,d_{\cos}}$, the condition
+# $d_{ap} - d_{an} + m > 0$ is not a constant shift of the cosine distances, so no
+# cosine margin selects the same triplets, even on unit vectors. Euclidean margin 0.2,
+# against every cosine margin from 0 to 1 in steps of 0.001:
+
+# %%
+euclidean_margin = 0.2
+d_ap_l2 = np.linalg.norm(anchors - positives, axis=1)
+d_an_l2 = np.linalg.norm(anchors - negatives, axis=1)
+active_l2 = triplet_hinge(d_ap_l2, d_an_l2, euclidean_margin) > 0
+cosine_margins = np.arange(1001) / 1000
+disagreements = np.array(
+    [np.sum(active_l2 != (triplet_hinge(d_ap, d_an, m) > 0)) for m in cosine_margins]
+)
+best = int(disagreements.argmin())
+print(f"active triplets, euclidean, margin {euclidean_margin}: {active_l2.sum()}")
+print(
+    f"best constant cosine margin {cosine_margins[best]:.3f}: "
+    f"{disagreements[best]} of {n_triplets} triplets still disagree"
+)
+assert disagreements.min() > 0
+
+# %% [markdown]
 # For vectors that are *not* normalized no margin converts: the length term
 # $(\lVert a \rVert - \lVert p \rVert)^2$ enters the squared L2 loss and not the
-# cosine loss. Scale each vector above by a random length and count again:
+# cosine loss. Scale each vector above by a random length and count again, at $m/2$
+# and then at every cosine margin from 0 to 2 (the whole range of the cosine
+# distance):
 
 # %%
 lengths = rng.uniform(0.5, 2.0, size=(3, n_triplets, 1))
@@ -233,16 +262,26 @@ active_sq_raw = loss_sq_raw > 0
 disagree = np.sum(active_sq_raw != active_half)  # cosine ignores lengths: active_half again
 print(f"triplets where squared L2 and cosine (m/2) disagree: {disagree} of {n_triplets}")
 assert disagree > 0
+# not only m/2: every cosine margin from 0 to 2 disagrees with the squared L2 loss somewhere
+cosine_margins = np.linspace(0.0, 2.0, 201)
+fewest = min(
+    np.sum(active_sq_raw != (triplet_hinge(d_ap, d_an, m_cos) > 0)) for m_cos in cosine_margins
+)
+print(f"fewest disagreements over 201 cosine margins from 0 to 2: {fewest}")
+assert fewest > 0
 
 # %% [markdown]
 # ## TensorFlow's `cosine_distance` assumes unit vectors
 #
 # The same forum answer recommends TensorFlow's cosine distance in place of
-# $\lVert \cdot \rVert^2$. `tf.compat.v1.losses.cosine_distance` computes
+# $\lVert \cdot \rVert^2$, under the name `tf.losses.cosineDistance`. That is the
+# TensorFlow.js spelling; TensorFlow for Python has no such function (checked below),
+# and its cosine distance lives on as `tf.compat.v1.losses.cosine_distance`. It computes
 # $1 - \sum_k a_k p_k$: it never divides by the norms, so it is a cosine distance only
 # when both inputs already have unit norm. On the raw pair above:
 
 # %%
+assert not hasattr(tf.losses, "cosineDistance") and not hasattr(tf.losses, "cosine_distance")
 a_tf, p_tf = tf.constant(a), tf.constant(p)
 tf_raw = float(tf.compat.v1.losses.cosine_distance(a_tf, p_tf, axis=0))
 tf_unit = float(

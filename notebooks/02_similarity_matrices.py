@@ -90,6 +90,7 @@ zero = np.zeros(3)
 with np.errstate(invalid="ignore"):
     print("formula:            ", cosine_from_formula(v1, zero))
 print("tl.cosine_similarity:", tl.cosine_similarity(v1, zero))
+assert tl.cosine_similarity(v1, zero) == 0.0
 
 # %% [markdown]
 # ## Two batches

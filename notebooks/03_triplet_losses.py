@@ -56,7 +56,11 @@ print(device.describe())
 #
 # The loss is zero when the negative is farther from the anchor than the positive by
 # at least $m$ (an *easy* triplet); otherwise it is positive and its gradient pulls
-# $p$ towards $a$ and pushes $n$ away (an *active* triplet).
+# $p$ towards $a$ and pushes $n$ away (an *active* triplet). This hinge form is
+# FaceNet's (Schroff, Kalenichenko and Philbin, 2015). The triplet network of Hoffer
+# and Ailon (2015), which one of this course's sources credits with the triplet loss,
+# trained differently: a softmax over the two distances, pushing
+# $e^{d(a,p)} / (e^{d(a,p)} + e^{d(a,n)})$ towards 0.
 #
 # `tl.triplet_loss` takes three batches of rows, one triplet per row. Below, 8 random
 # triplets of unit vectors, first with the squared L2 distance and margin $m = 0.4$,
@@ -151,8 +155,12 @@ assert np.isclose(
 # \end{aligned}$$
 #
 # and the cost of the batch is the sum of $\mathcal{L}_{\mathrm{full}}$ over the rows.
-# The mean negative is a smooth signal from the whole row; the closest negative is the
-# one that most needs pushing away.
+# The mean negative is a smooth signal from the whole row. The closest negative is
+# *not* the most similar negative of the row: negatives that already score above the
+# positive are left out, so it is the most similar negative the positive still beats,
+# the semi-hard negative of notebook 05 written in similarities (there: the closest
+# negative *farther* than the positive). The negatives above the positive, the ones
+# that most need pushing away, reach the loss only through the mean.
 #
 # ### Step by step on a 4 x 4 matrix
 #
@@ -209,6 +217,23 @@ assert candidate[2].tolist() == [False, False, False, True]  # 0.3, 0.1 are abov
 # on the right what each entry is for its row, with the chosen closest negative
 # outlined in both panels.
 
+
+# %% [markdown]
+# One detail decides ties. The source this loss is taken from says "smaller than" the
+# positive in its text and writes `<=` in its code. The two differ only when a negative
+# scores exactly as high as the positive: with `<=` it is the closest negative and
+# $\mathcal{L}_2 = \alpha$, with `<` it is left out and a lower negative is taken. The
+# package follows the code, `<=`:
+
+# %%
+tie = np.array([[0.5, 0.5, -0.2], [0.1, 0.6, 0.0], [0.3, -0.1, 0.4]])
+with_tie = tl.closest_negative(tie)
+strictly_below = [
+    float(max(v for j, v in enumerate(row) if j != i and v < row[i])) for i, row in enumerate(tie)
+]
+print("closest_negative, <= (the package):", with_tie.tolist())
+print("strictly smaller than the positive: ", strictly_below)
+assert with_tie.tolist() == [0.5, 0.1, 0.3] and strictly_below == [-0.2, 0.1, 0.3]
 # %%
 role = np.where(candidate, 2, 1)  # 1: a negative above s(A, P), 2: a candidate
 role[np.arange(batch), closest_col] = 3  # the closest negative
@@ -385,23 +410,34 @@ ax.figure.tight_layout()
 plt.show()
 
 # %% [markdown]
-# With less noise the duplicates move towards similarity 1 while the unrelated pairs
-# stay where they were, so fewer rows violate the margin. The same $V_1$ and the same
-# noise direction, scaled down:
+# With less noise the duplicates move towards similarity 1, so fewer rows violate the
+# margin. The unrelated pairs stay near 0 *on average*, but not one by one: each
+# $V_1 + \text{noise}$ row turns as the noise shrinks, and its similarity to the other
+# rows moves with it. The same $V_1$ and the same noise direction, scaled down; the last
+# two columns are the mean of the off-diagonal scores and the largest distance any of
+# them has moved from where it was at noise 4:
 
 # %%
 noise_levels = [4.0, 3.0, 2.0, 1.5, 1.0, 0.5]
-costs, active_rows = [], []
-print("noise    cost   rows with a loss")
+costs, active_rows, off_means, off_moves = [], [], [], []
+off_diagonal = ~np.eye(B, dtype=bool)
+print("noise    cost   rows with a loss   off-diagonal mean   largest move")
 for level in noise_levels:
-    row_losses = tl.modified_triplet_loss(
-        tl.similarity_matrix(V1, V1 + level * noise), 0.25, "none"
-    )
+    S_level = tl.similarity_matrix(V1, V1 + level * noise)
+    row_losses = tl.modified_triplet_loss(S_level, 0.25, "none")
     costs.append(float(row_losses.sum()))
     active_rows.append(int(np.sum(row_losses > 0)))
-    print(f"{level:5.2f}  {costs[-1]:.4f}  {active_rows[-1]:3d} of {B}")
+    if level == noise_levels[0]:
+        off_start = S_level[off_diagonal]
+    off_means.append(float(S_level[off_diagonal].mean()))
+    off_moves.append(float(np.abs(S_level[off_diagonal] - off_start).max()))
+    print(
+        f"{level:5.2f}  {costs[-1]:.4f}  {active_rows[-1]:3d} of {B}"
+        f"  {off_means[-1]:17.3f}  {off_moves[-1]:13.2f}"
+    )
 assert all(a > b for a, b in zip(costs, costs[1:], strict=False) if a > 0)
 assert costs[0] > 0 and costs[-1] == 0.0
+assert max(abs(m) for m in off_means) < 0.02 and off_moves[-1] > 0.5
 
 # %% [markdown]
 # The cost falls with the noise and, at the smallest noise level, is exactly zero:

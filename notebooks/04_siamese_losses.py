@@ -222,6 +222,8 @@ for d in (0.0, 0.5, 1.0, 2.0):
     print(f"D = {grid[k]:.1f}:  similar {loss_s:.3f}   dissimilar {loss_d:.3f}")
 half = int(np.argmin(np.abs(grid - margin / 2)))
 assert np.isclose(similar_branch[half], dissimilar_branch[half], rtol=1e-12)
+assert margin == 1.0 and np.isclose(similar_branch[half], 0.125)  # (m/2)^2 / 2
+assert grid[0] == 0.0 and dissimilar_branch.max() == dissimilar_branch[0] == 0.5  # m^2 / 2
 
 fig, ax = plt.subplots(figsize=(6, 4))
 ax.plot(grid, similar_branch, label="similar pair (same = 1): $D^2/2$")

@@ -206,8 +206,29 @@ assert np.isclose(float(fraction), (counts["semi-hard"] + counts["hard"]) / n_va
 
 # %% [markdown]
 # The last two lines check batch-all by hand: the mean of the positive hinges over
-# the valid triplets, and `fraction_positive` = (semi-hard + hard) / valid. Batch-hard
-# is the largest of the margin losses: it keeps only the worst triplet of each anchor.
+# the valid triplets, and `fraction_positive` = (semi-hard + hard) / valid.
+#
+# In this batch batch-hard is the largest of the three margin losses: it keeps only
+# the worst triplet of each anchor. That is not a rule. Batch-hard averages over
+# *every* anchor, those whose worst triplet is already easy counting 0, while
+# batch-all averages only over the triplets with a positive loss. Seven points on a
+# line, where one image of class 0 sits among the 1s, turn the order around:
+
+# %%
+margin_losses = {k: v for k, v in losses.items() if k != "soft batch-hard"}
+assert max(margin_losses, key=margin_losses.get) == "batch-hard"
+x_line = np.array([[0.0], [0.1], [3.0], [3.1], [6.0], [6.1], [2.9]])
+y_line = np.array([0, 0, 1, 1, 2, 2, 0])
+all_line, fraction_line = tl.batch_all_triplet_loss(x_line, y_line, margin)
+hard_line = tl.batch_hard_triplet_loss(x_line, y_line, margin)
+print(f"batch-all {float(all_line):.2f} (over {float(fraction_line):.0%} of the valid triplets)")
+print(f"batch-hard {float(hard_line):.2f} (over all 7 anchors)")
+assert all_line > hard_line
+
+# %% [markdown]
+# The misplaced point makes a few triplets very hard, and batch-all's mean is over
+# those few; batch-hard spreads the same violations over seven anchors, most of which
+# have nothing left to fix.
 #
 # The PyTorch and TensorFlow backends give the same numbers, and their gradients
 # agree:
@@ -289,8 +310,26 @@ assert not np.isclose(shortcut_loss, losses["batch-hard"])
 
 # %% [markdown]
 # The shortcut overstates the loss and, worse, its gradient pulls each anchor towards
-# a member of another class. The package takes the maximum over the anchor's
-# positives only (and the minimum over its negatives only).
+# a member of another class.
+#
+# The same description goes on: for the hardest negative, "add infinity to the
+# diagonal" and take the smallest distance of each row. That removes the anchor
+# itself, not its positives, so the nearest other example is often of the anchor's
+# own class, a positive that the loss would then push away:
+
+# %%
+nearest_other = np.where(np.eye(B, dtype=bool), np.inf, D).argmin(axis=1)
+hardest_negative = np.where(negative_mask, D, np.inf).argmin(axis=1)
+same_class = labels[nearest_other] == labels
+print("nearest other example of each row:", nearest_other.tolist())
+print("hardest negative (masked):        ", hardest_negative.tolist())
+print(f"anchors whose 'hardest negative' has their own class: {int(same_class.sum())} of {B}")
+assert np.all(labels[hardest_negative] != labels)
+assert same_class.any()
+
+# %% [markdown]
+# The package takes the maximum over the anchor's positives only, and the minimum over
+# its negatives only: both masks, always.
 
 # %% [markdown]
 # ## Cost as the batch grows: counting instead of enumerating
@@ -409,10 +448,17 @@ ax.grid(True, which="both", alpha=0.3)
 plt.show()
 
 # %% [markdown]
-# The cube stops at $B = 256$ here (its float64 hinge tensor alone is 128 MiB there
-# and 8 GiB at $B = 1024$), and its time grows as $B^3$. Without the cube, all three
-# grow as $B^2$ (the distance matrix, and the buckets of the $K - 1$ positives); the
-# matrix product that computes the distances, $B^2 D$, is a large part of each.
+# The cube stops at $B = 256$ here: its float64 hinge tensor has $B^3$ entries, 128 MiB
+# there and 8 GiB at $B = 1024$ (computed below), and its work grows with them. Without
+# the cube, the work of all three grows as $B^2$ (the distance matrix, and the buckets
+# of the $K - 1$ positives); the matrix product that computes the distances, $B^2 D$,
+# is a large part of each. The timings above show how that plays out on this machine
+# (at small $B$, fixed costs hide the growth).
+
+# %%
+for size in (256, 1024):
+    print(f"B = {size}: the B^3 float64 hinge tensor takes {size**3 * 8 / 2**20:,.0f} MiB")
+assert 256**3 * 8 == 128 * 2**20 and 1024**3 * 8 == 8 * 2**30
 
 # %% [markdown]
 # ## At scale: `make bench`
@@ -474,8 +520,15 @@ plt.show()
 # $B (K - 1)(B - K)$ of them: 29 million at $B = 2048$), batch-hard is more than twice
 # as fast as PML's `BatchHardMiner`, and each of the three costs less than ten Gram
 # matrix products: the distance matrix and a few passes over it. PML's all-triplet
-# path is skipped from $B = 8192$ on (tens of GiB); with its row blocks, tripletlab
-# runs $B = 16384$ in under 1 GiB.
+# path is skipped from $B = 8192$ on (its triplets' indices alone would take more than
+# 10 GiB, computed below); with its row blocks, tripletlab runs $B = 16384$ in under
+# 1 GiB.
+
+# %%
+n_triplets = 8192 * 7 * (8192 - 8)  # B (K - 1)(B - K) at B = 8192, K = 8
+index_gib = n_triplets * 3 * 8 / 2**30  # (anchor, positive, negative) as int64
+print(f"B = 8192: {n_triplets:,} triplets, {index_gib:.1f} GiB of int64 indices")
+assert index_gib > 10
 
 # %% [markdown]
 # ## Summary

@@ -214,8 +214,12 @@ for name, (value, kind, expected) in reductions.items():
 # The cosine is not differentiable at a zero vector, and each framework handles it
 # differently. The cosine written the direct way, with `tf.norm` (as the forum
 # answer that started this course writes it), gives NaN: the gradient of
-# $\lVert a \rVert$ at $0$ is $0/0$. PyTorch and Keras clamp the norm with an epsilon,
-# which keeps the gradient finite but of the order of one over that epsilon.
+# $\lVert a \rVert$ at $0$ is $0/0$. PyTorch clamps the norm at $\epsilon = 10^{-8}$;
+# Keras 3 computes $a / \lVert a \rVert$ as $a \cdot \min(1 / \lVert a \rVert,
+# 1/\epsilon)$ with $\epsilon$ = `keras.backend.epsilon()` $= 10^{-7}$ (not the
+# $10^{-12}$ on the squared norm of `tf.math.l2_normalize` and Keras 2). Both keep the
+# gradient finite, and exactly $\pm \hat b / \epsilon$ at $a = 0$, with $\hat b$ the
+# other vector normalized: of the order of one over that epsilon.
 # tripletlab treats a row with norm at most $10^{-8}$ as a zero vector with a zero
 # gradient:
 
@@ -252,24 +256,31 @@ for name, grad in gradients.items():
     size = "NaN" if np.isnan(grad).any() else f"{np.abs(grad).max():.0e}"
     print(f"{name:<26} largest |gradient| at the zero vector: {size}")
 assert np.isnan(gradients["tf.norm formula"]).all()
-assert 1e5 < np.abs(gradients["keras cosine_similarity"]).max() < 1e8
-assert 1e6 < np.abs(gradients["torch F.cosine_similarity"]).max() < 1e9
+unit_b = b / np.linalg.norm(b)
+keras_eps = keras.backend.epsilon()
+assert keras_eps == 1e-7
+assert np.allclose(gradients["keras cosine_similarity"], -unit_b / keras_eps, rtol=1e-9)
+assert np.allclose(gradients["torch F.cosine_similarity"], unit_b / 1e-8, rtol=1e-9)
 assert np.array_equal(gradients["tf.v1 cosine_distance"], -b)  # d(1 - a.b)/da = -b
 assert not np.any(gradients["tripletlab.tensorflow"]) and not np.any(gradients["tripletlab.torch"])
 
 # %% [markdown]
 # A single NaN gradient turns every weight into NaN at the next optimizer step; a
-# $10^{6}$ or $10^{8}$ gradient throws them far away. Zero vectors are rare in trained
-# embeddings but common at initialisation, after a ReLU, and in padding.
+# gradient of $10^{7}$ (Keras) or $10^{8}$ (PyTorch) throws them far away. Zero
+# vectors are rare in trained embeddings but common at initialisation, after a ReLU,
+# and in padding.
 #
 # ## Triplet losses
 #
 # PyTorch has two triplet losses: `TripletMarginLoss` (euclidean distance, with an
 # `eps` of $10^{-6}$ added inside the norm, and an optional `swap` that uses the
 # closer of $d(a, n)$ and $d(p, n)$) and `TripletMarginWithDistanceLoss` (any
-# distance function). Keras has none built in. On a random batch:
+# distance function). Keras 3 has no triplet loss built in (its metric-learning loss
+# is `keras.losses.Circle`, which works on the similarities of all pairs). On a random
+# batch:
 
 # %%
+assert hasattr(keras.losses, "Circle") and not [n for n in dir(keras.losses) if "riplet" in n]
 a, p, n = (rng.normal(size=(16, 8)) for _ in range(3))
 ta, tp, tn = (torch.tensor(v) for v in (a, p, n))
 margin = 0.5
@@ -364,9 +375,8 @@ for name, (value_diff, grad_diff) in differences.items():
     assert value_diff < 1e-9 and grad_diff < 1e-6, name  # the bounds the text states
 
 # %% [markdown]
-# Keras normalizes with an epsilon of $10^{-12}$ on the squared norm and PyTorch clamps
-# the norms at $10^{-8}$; away from zero vectors neither changes anything that
-# training can notice.
+# Keras 3 caps the inverse norm at $10^{7}$ and PyTorch clamps the norms at $10^{-8}$;
+# away from zero vectors neither changes anything that training can notice.
 #
 # ## Which should I use
 #
