@@ -379,30 +379,19 @@ plt.show()
 from tripletlab.exercises import check
 
 # %% [markdown]
-# **Exercise 1 (derive).** For unit vectors the identity reads
-# $\lVert a - p \rVert^2 = c\,\bigl(1 - \cos(a, p)\bigr)$. Derive $c$ from the boxed
-# identity and assign it to `unit_coefficient`.
-
-# %% tags=["solution"]
-# ||a|| = ||p|| = 1: the length term (1 - 1)^2 vanishes and 2 ||a|| ||p|| becomes 2.
-unit_coefficient = 2
-
-# %%
-check("01.unit_coefficient", unit_coefficient)
-
-# %% [markdown]
-# **Exercise 2 (convert).** A triplet loss on squared L2 distance of unit embeddings
+# **Exercise 1 (convert).** A triplet loss on squared L2 distance of unit embeddings
 # uses the margin $0.3$. Which margin on cosine distance selects the same triplets?
 # Assign it to `cosine_margin`.
 
 # %% tags=["solution"]
-cosine_margin = 0.3 / unit_coefficient
+# for unit vectors ||a - p||^2 = 2 (1 - cos): every squared distance is twice the cosine one
+cosine_margin = 0.3 / 2
 
 # %%
 check("01.margin", cosine_margin)
 
 # %% [markdown]
-# **Exercise 3 (predict, then check).** Three unit vectors have $\cos(a, p) = 0.9$ and
+# **Exercise 2 (predict, then check).** Three unit vectors have $\cos(a, p) = 0.9$ and
 # $\cos(a, n) = 0.6$. Is the triplet active (loss $> 0$) with the margin $0.4$ on
 # squared L2 distance? And with the same margin $0.4$ on cosine distance? Predict
 # first, then compute both losses and assign `active = (active_sq, active_cos)`.
@@ -416,3 +405,17 @@ active = (loss_sq_ex > 0, loss_cos_ex > 0)
 
 # %%
 check("01.active", active)
+
+# %% [markdown]
+# **Exercise 3 (derive).** The mining losses of notebook 05 use the euclidean distance,
+# not its square. Two unit vectors have $\cos(a, p) = 0.6$ and $\cos(a, n) = 0.7$.
+# Derive the euclidean distance of unit vectors from the identity, then compute the
+# hinge $d(a, p) - d(a, n) + 0.2$ (before the $\max$). Assign it to `euclidean_hinge`.
+
+# %% tags=["solution"]
+d_ap_ex = np.sqrt(2 * (1 - 0.6))  # ||a - p|| = sqrt(2 (1 - cos)) for unit vectors
+d_an_ex = np.sqrt(2 * (1 - 0.7))
+euclidean_hinge = d_ap_ex - d_an_ex + 0.2
+
+# %%
+check("01.euclidean_hinge", euclidean_hinge)

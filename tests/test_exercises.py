@@ -99,9 +99,9 @@ def _broken(x, y):
 
 # A reference answer (as a learner would type it) and a typical wrong one, per exercise.
 ANSWERS = {
-    "01.unit_coefficient": (2, 1),
     "01.margin": (0.15, 0.6),
     "01.active": ((False, True), (True, True)),
+    "01.euclidean_hinge": (0.3198, 0.4),
     "02.similarity_matrix": (_similarity_by_loops, _similarity_unnormalized),
     "02.opposite": (-1, 1.0),
     "02.shape": ((6, 3), (3, 6)),
@@ -167,6 +167,38 @@ def test_a_function_answer_that_raises():
     )
     transposed = exercises.verdict(check_id, lambda x, y: _similarity_by_loops(y, x))
     assert "transpose" in transposed
+
+
+def test_the_similarity_exercise_refuses_the_package_function():
+    from tripletlab import numpy as tl
+
+    original = tl.similarity_matrix
+    line = exercises.verdict("02.similarity_matrix", lambda x, y: tl.similarity_matrix(x, y))
+    assert line.startswith("02.similarity_matrix: not yet - your function calls"), line
+    assert tl.similarity_matrix is original  # put back, even after the refusal
+    assert exercises.verdict("02.similarity_matrix", _similarity_by_loops).endswith(": pass")
+
+
+# Every mistake an exercise names a hint for, as a learner would type it: each must get
+# "not yet" with that hint, never "pass".
+KNOWN_WRONG = {
+    "01.euclidean_hinge": {
+        0.4: "squared distance",
+        0.3: "cosine distance",
+        0.2848: "twice the cosine distance",
+        0.0802: "comes first",
+    },
+    "07.map_at_r": {0.7: "number of hits"},
+}
+
+
+@pytest.mark.parametrize(
+    ("exercise_id", "answer", "words"),
+    [(e, a, w) for e, wrong in KNOWN_WRONG.items() for a, w in wrong.items()],
+)
+def test_known_wrong_answers_get_their_hint(exercise_id, answer, words):
+    line = exercises.verdict(exercise_id, answer)
+    assert line.startswith(f"{exercise_id}: not yet - ") and words in line, line
 
 
 def test_the_hints_never_give_the_answer_away():

@@ -162,6 +162,11 @@ def _cosine_margin() -> float:
     return 0.3 / _unit_coefficient()
 
 
+def _euclidean_hinge(distance=lambda cos: math.sqrt(2 * (1 - cos))) -> float:
+    """d(a, p) - d(a, n) + 0.2 for unit vectors with cos(a, p) = 0.6, cos(a, n) = 0.7."""
+    return distance(0.6) - distance(0.7) + 0.2
+
+
 def _active_pair() -> tuple[bool, bool]:
     cos_ap, cos_an, margin = 0.9, 0.6, 0.4
     a = np.array([[1.0, 0.0]])
@@ -183,14 +188,41 @@ def _similarity_reference():
     return tl.similarity_matrix(_X02, _Y02)
 
 
+class _UsedThePackage(Exception):
+    """Raised by the stand-in for ``similarity_matrix`` while the learner's function runs."""
+
+
+def _refuse(*args, **kwargs):
+    raise _UsedThePackage
+
+
 def _similarity_result(function) -> np.ndarray:
+    """The learner's function on the exercise's inputs, with ``similarity_matrix`` of every
+    loaded backend replaced by a stand-in that refuses: the exercise is to write it."""
+    import sys
+
+    backends = [
+        module
+        for name in ("tripletlab.numpy", "tripletlab.torch", "tripletlab.tensorflow")
+        if (module := sys.modules.get(name)) is not None
+    ]
+    originals = [module.similarity_matrix for module in backends]
     try:
+        for module in backends:
+            module.similarity_matrix = _refuse
         result = function(_X02.copy(), _Y02.copy())
+    except _UsedThePackage:
+        raise _NotYet(
+            "your function calls tl.similarity_matrix: write it from the rows themselves"
+        ) from None
     except NotImplementedError:
         raise
     except Exception as error:  # the learner's code: report, never raise
         message = str(error).splitlines()[0][:80] if str(error) else ""
         raise _NotYet(f"your function raised {type(error).__name__}: {message}") from None
+    finally:
+        for module, original in zip(backends, originals, strict=True):
+            module.similarity_matrix = original
     try:
         return np.asarray(result, dtype=np.float64)
     except (TypeError, ValueError):
@@ -336,16 +368,6 @@ def _metric(name: str) -> Callable[[], float]:
 # --------------------------------------------------------------------------- the table
 
 _EXERCISES: dict[str, _Exercise] = {
-    "01.unit_coefficient": _Exercise(
-        _unit_coefficient,
-        _number,
-        _close,
-        "set ||a|| = ||p|| = 1 in the boxed identity: what is left next to (1 - cos)?",
-        (
-            (_near(lambda: 1.0), "that is the forum answer's form, which drops a factor"),
-            (_near(lambda: 0.5), "upside down: the squared distance is the larger of the two"),
-        ),
-    ),
     "01.margin": _Exercise(
         _cosine_margin,
         _number,
@@ -368,6 +390,30 @@ _EXERCISES: dict[str, _Exercise] = {
             (_is((True, True)), "with squared L2 the gap between the distances doubles too"),
             (_is((False, False)), "cosine distance: (1 - 0.9) - (1 - 0.6) + 0.4"),
             (_is((True, False)), "the two entries are swapped: (squared L2, cosine)"),
+        ),
+    ),
+    "01.euclidean_hinge": _Exercise(
+        _euclidean_hinge,
+        _number,
+        _close,
+        "||a - p||^2 = 2 (1 - cos) for unit vectors; the euclidean distance is its root",
+        (
+            (
+                _near(lambda: _euclidean_hinge(lambda cos: 2 * (1 - cos))),
+                "that uses the squared distance: take the square root of each",
+            ),
+            (
+                _near(lambda: _euclidean_hinge(lambda cos: 1 - cos)),
+                "that uses the cosine distance: convert it to the euclidean one first",
+            ),
+            (
+                _near(lambda: _euclidean_hinge(lambda cos: math.sqrt(1 - cos))),
+                "the squared distance is twice the cosine distance: sqrt(2 (1 - cos))",
+            ),
+            (
+                _near(lambda: 0.4 - _euclidean_hinge()),
+                "d(a, p) comes first: the positive's distance minus the negative's",
+            ),
         ),
     ),
     "02.similarity_matrix": _Exercise(
@@ -529,7 +575,13 @@ _EXERCISES: dict[str, _Exercise] = {
         _number,
         _close,
         "per query: (1/R) sum over the first R ranks of P(i) at each relevant rank i",
-        ((_near(_metric("r_precision")), "that is the R-precision: weight each hit by P(i)"),),
+        (
+            (
+                _near(_metric("r_precision")),
+                "that is what dividing by the number of hits among the first R gives (and, "
+                "here, the R-precision too): MAP@R divides the sum of P(i) by R itself",
+            ),
+        ),
     ),
 }
 
