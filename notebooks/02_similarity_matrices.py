@@ -295,24 +295,23 @@ def similarity(x, y):
 check("02.similarity_matrix", similarity)
 
 # %% [markdown]
-# **Exercise 2 (predict, then check).** What is the cosine similarity of
-# $v = [2, -1, 5]$ with $-v$? Predict it, then check your prediction with
-# `tl.cosine_similarity` and assign the value to `cos_opposite`.
+# **Exercise 2 (find the bug).** This version divides by the norm of each whole batch
+# instead of each row's:
+#
+# ```python
+# def similarity_bug(x, y):
+#     return x @ y.T / (np.linalg.norm(x) * np.linalg.norm(y))
+# ```
+#
+# For `v = np.array([[3.0, 4.0], [0.0, 2.0]])`, work out by hand what
+# `similarity_bug(v, v)[0, 1]` returns, and what the cosine similarity of the two rows
+# is. Assign the pair `(buggy, correct)` to `row_norm_bug_ex`.
 
 # %% tags=["solution"]
-v_ex = np.array([2.0, -1.0, 5.0])
-cos_opposite = float(tl.cosine_similarity(v_ex, -v_ex))
+dot_ex = 3.0 * 0.0 + 4.0 * 2.0  # row 0 . row 1
+batch_norm_ex = np.sqrt(3.0**2 + 4.0**2 + 0.0**2 + 2.0**2)  # one norm for the whole batch
+row_norms_ex = (np.sqrt(3.0**2 + 4.0**2), np.sqrt(0.0**2 + 2.0**2))  # 5 and 2
+row_norm_bug_ex = (dot_ex / batch_norm_ex**2, dot_ex / (row_norms_ex[0] * row_norms_ex[1]))
 
 # %%
-check("02.opposite", cos_opposite)
-
-# %% [markdown]
-# **Exercise 3 (predict).** `x` holds 6 embeddings and `y` holds 3, each of dimension
-# 8. What is the shape of `tl.similarity_matrix(x, y)`? Assign it as a tuple to
-# `s_shape`.
-
-# %% tags=["solution"]
-s_shape = (6, 3)
-
-# %%
-check("02.shape", s_shape)
+check("02.row_norm_bug", row_norm_bug_ex)

@@ -552,15 +552,18 @@ pair_loss_ex = 0.5 * max(0.0, 1.0 - dist_ex) ** 2
 check("04.pair_loss", pair_loss_ex)
 
 # %% [markdown]
-# **Exercise 2 (convert).** A data set follows Hadsell et al. and labels five pairs
-# `Y = [0, 1, 1, 0, 1]`. Which `same` do you pass to `tl.contrastive_loss`? Assign it
-# to `same_ex`.
+# **Exercise 2 (derive).** For a dissimilar pair the loss is
+# $\tfrac12 \max(0, m - D)^2$. Derive its derivative with respect to the distance $D$
+# and evaluate it at $D = 0.6$, $m = 1$; assign it to `grad_ex`. What does its sign
+# tell the optimizer to do with $D$?
 
 # %% tags=["solution"]
-same_ex = 1 - np.array([0, 1, 1, 0, 1])
+# for D < m: d/dD [ (m - D)^2 / 2 ] = (m - D) * (-1); negative, so a step down the
+# gradient increases D: the pair is pushed apart
+grad_ex = -(1.0 - 0.6)
 
 # %%
-check("04.same_from_y", same_ex)
+check("04.gradient", grad_ex)
 
 # %% [markdown]
 # **Exercise 3 (predict, then check).** Someone passes the paper's label of the pair

@@ -569,7 +569,7 @@ n_valid_ex = batch_ex * (k_ex - 1) * (batch_ex - k_ex)
 check("05.n_valid", n_valid_ex)
 
 # %% [markdown]
-# Exercises 2 and 3 use six 1-D embeddings and their labels; anchor 0 sits at $0$, so
+# Exercises 2 to 4 use six 1-D embeddings and their labels; anchor 0 sits at $0$, so
 # its distances are the embeddings themselves.
 
 # %%
@@ -579,22 +579,45 @@ d0_ex = tl.pairwise_distances(x_ex)[0]
 print("distances from anchor 0:", d0_ex.round(2).tolist(), " labels:", labels_ex.tolist())
 
 # %% [markdown]
-# **Exercise 2.** Find the index of anchor 0's hardest positive with
-# `tl.positive_mask`, and assign it to `hardest_positive_ex`.
+# **Exercise 2 (find the bug).** The shortcut of the section "The hardest positive
+# must have the anchor's label" takes the largest distance of each row as the hardest
+# positive. For these six points, which anchors does it give a point of *another*
+# label? Assign the list of their indices to `shortcut_wrong_ex`.
 
 # %% tags=["solution"]
-hardest_positive_ex = int(np.where(tl.positive_mask(labels_ex)[0], d0_ex, -np.inf).argmax())
+d_ex = tl.pairwise_distances(x_ex)
+farthest_ex = d_ex.argmax(axis=1)  # the shortcut (the diagonal is 0, never the largest)
+shortcut_wrong_ex = np.flatnonzero(labels_ex[farthest_ex] != labels_ex).tolist()
 
 # %%
-check("05.hardest_positive", hardest_positive_ex)
+check("05.shortcut_anchors", shortcut_wrong_ex)
 
 # %% [markdown]
 # **Exercise 3.** What is anchor 0's batch-hard loss with the margin $0.2$? Assign it
 # to `anchor_loss_ex`.
 
 # %% tags=["solution"]
+hardest_positive_ex = np.where(tl.positive_mask(labels_ex)[0], d0_ex, -np.inf).max()
 hardest_negative_ex = np.where(tl.negative_mask(labels_ex)[0], d0_ex, np.inf).min()
-anchor_loss_ex = max(d0_ex[hardest_positive_ex] - hardest_negative_ex + 0.2, 0.0)
+anchor_loss_ex = max(hardest_positive_ex - hardest_negative_ex + 0.2, 0.0)
 
 # %%
 check("05.anchor_loss", anchor_loss_ex)
+
+# %% [markdown]
+# **Exercise 4 (implement).** Write `batch_hard(distances, labels, margin)`: from a
+# $(B, B)$ distance matrix, the batch-hard loss (the mean over the $B$ anchors), using
+# `tl.positive_mask` and `tl.negative_mask` and not `tl.batch_hard_triplet_loss`. The
+# check runs it on these six points and on two random batches.
+
+
+# %% tags=["solution"]
+def batch_hard(distances, labels, margin):
+    """mean_a max(max_{p in P(a)} d[a, p] - min_{n in N(a)} d[a, n] + margin, 0)."""
+    hardest_p = np.where(tl.positive_mask(labels), distances, -np.inf).max(axis=1)
+    hardest_n = np.where(tl.negative_mask(labels), distances, np.inf).min(axis=1)
+    return float(np.maximum(hardest_p - hardest_n + margin, 0.0).mean())
+
+
+# %%
+check("05.batch_hard", batch_hard)

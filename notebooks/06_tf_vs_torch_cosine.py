@@ -461,27 +461,19 @@ one_minus_cos_ex = {"B", "D", "E"}  # A is -cos; C is 1 - a.b, 1 - cos only for 
 check("06.one_minus_cos", one_minus_cos_ex)
 
 # %% [markdown]
-# **Exercise 2 (predict, then check).** For the "similar" pair, $a = [1, 2, 3]$ and
-# $b = [1, 2, 3.5]$, what is the sign of `keras.losses.cosine_similarity(a, b)`: $+1$
-# or $-1$? Predict it, then check it by calling the function; assign the sign to
-# `keras_sign_ex`.
+# **Exercise 2 (find the bug).** To make pairs of embeddings similar, a colleague
+# trains with `loss = -keras.losses.cosine_similarity(y_true, y_pred)`: "the
+# similarity should go up, so I minimise its negative". Towards which cosine between
+# `y_pred` and `y_true` does training drive each pair, $+1$ or $-1$? Check the sign of
+# that loss on the "similar" pair $a = [1, 2, 3]$, $b = [1, 2, 3.5]$ first, then assign
+# the cosine's limit ($+1$ or $-1$) to `negated_target_ex`.
 
 # %% tags=["solution"]
-keras_value_ex = float(keras.losses.cosine_similarity([1.0, 2.0, 3.0], [1.0, 2.0, 3.5]))
-keras_sign_ex = int(np.sign(keras_value_ex))
+negated_ex = float(-keras.losses.cosine_similarity([1.0, 2.0, 3.0], [1.0, 2.0, 3.5]))
+print(f"-keras.losses.cosine_similarity on the similar pair: {negated_ex:+.4f} (= +cos)")
+# Keras' function is already -cos; its negative is +cos, and minimising +cos drives the
+# cosine down: the colleague pushes every pair apart
+negated_target_ex = -1
 
 # %%
-check("06.keras_sign", keras_sign_ex)
-
-# %% [markdown]
-# **Exercise 3 (predict).** And the sign of `keras.metrics.CosineSimilarity()` after
-# `update_state` on the same pair (as rows of shape $(1, 3)$)? Assign it to
-# `metric_sign_ex`.
-
-# %% tags=["solution"]
-metric_ex = keras.metrics.CosineSimilarity()
-metric_ex.update_state([[1.0, 2.0, 3.0]], [[1.0, 2.0, 3.5]])
-metric_sign_ex = int(np.sign(float(metric_ex.result())))
-
-# %%
-check("06.metric_sign", metric_sign_ex)
+check("06.negated_loss", negated_target_ex)

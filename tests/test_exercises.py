@@ -15,6 +15,7 @@ import pytest
 from nbclient import NotebookClient
 
 from tripletlab import exercises
+from tripletlab import numpy as tl_numpy
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -97,26 +98,39 @@ def _broken(x, y):
     return 1 / 0
 
 
+def _batch_hard_by_loops(d, labels, margin):
+    losses = []
+    for a in range(len(d)):
+        positives = [d[a, p] for p in range(len(d)) if p != a and labels[p] == labels[a]]
+        negatives = [d[a, n] for n in range(len(d)) if labels[n] != labels[a]]
+        losses.append(max(max(positives) - min(negatives) + margin, 0.0))
+    return sum(losses) / len(losses)
+
+
+def _batch_hard_shortcut(d, labels, margin):  # seed 003's row max, no positive mask
+    negatives = np.where(labels[:, None] != labels[None, :], d, np.inf)
+    return float(np.maximum(d.max(1) - negatives.min(1) + margin, 0).mean())
+
+
 # A reference answer (as a learner would type it) and a typical wrong one, per exercise.
 ANSWERS = {
     "01.margin": (0.15, 0.6),
     "01.active": ((False, True), (True, True)),
     "01.euclidean_hinge": (0.3198, 0.4),
     "02.similarity_matrix": (_similarity_by_loops, _similarity_unnormalized),
-    "02.opposite": (-1, 1.0),
-    "02.shape": ((6, 3), (3, 6)),
+    "02.row_norm_bug": ((0.2759, 0.8), (0.8, 0.8)),
     "03.mean_neg": ([-0.1, 0.55, -0.05], [0.2, 0.4666667, 0.2]),
     "03.closest_neg": ([0.2, -np.inf, 0.0], [0.2, 0.6, 0.0]),
     "03.row_loss": (0.5, 1.05),
     "04.pair_loss": (0.08, 0.18),
-    "04.same_from_y": ([1, 0, 0, 1, 0], [0, 1, 1, 0, 1]),
+    "04.gradient": (-0.4, 0.4),
     "04.swapped": (0.18, 0.08),
     "05.n_valid": (216, 324),
-    "05.hardest_positive": (4, 2),
+    "05.shortcut_anchors": ([0, 1, 2, 5], [3, 4]),
     "05.anchor_loss": (1.0, 1.9),
+    "05.batch_hard": (_batch_hard_by_loops, _batch_hard_shortcut),
     "06.one_minus_cos": ({"B", "D", "E"}, "BCD"),
-    "06.keras_sign": (-1, 1),
-    "06.metric_sign": (1, -1),
+    "06.negated_loss": (-1, 1),
     "07.p_at_1": (0.6, 1.0),
     "07.r_precision": (0.7, 0.6),
     "07.map_at_r": (0.65, 0.7),
@@ -131,7 +145,7 @@ def test_every_exercise_has_answers_here():
 @pytest.mark.parametrize("exercise_id", IDS)
 def test_the_reference_answer_passes(exercise_id):
     reference = exercises._reference(exercise_id)
-    if exercise_id == "02.similarity_matrix":  # the reference is a matrix; the answer a function
+    if exercise_id in ("02.similarity_matrix", "05.batch_hard"):  # the answer is a function
         reference = ANSWERS[exercise_id][0]
     assert exercises.verdict(exercise_id, reference) == f"{exercise_id}: pass"
     assert exercises.verdict(exercise_id, ANSWERS[exercise_id][0]) == f"{exercise_id}: pass"
@@ -188,6 +202,36 @@ KNOWN_WRONG = {
         0.2848: "twice the cosine distance",
         0.0802: "comes first",
     },
+    "02.row_norm_bug": {
+        (0.8, 0.8): "whole batch",
+        (0.8, 0.2759): "the order is",
+        (1.4856, 0.8): "norm twice",
+    },
+    "04.gradient": {0.4: "mind the sign", -0.8: "cancels", 0.08: "the loss itself"},
+    "05.shortcut_anchors": {
+        (0, 1, 2, 3, 4, 5): "does share",
+        (3, 4): "gets right",
+    },
+    "05.batch_hard": {
+        _batch_hard_shortcut: "positive mask",
+        lambda d, y, m: float(
+            np.maximum(
+                np.where(y[:, None] == y[None, :], d, -np.inf).max(1) - d.min(1) + m, 0
+            ).mean()
+        ): "negative mask",
+        lambda d, y, m: float(
+            (
+                np.where((y[:, None] == y[None, :]) & ~np.eye(len(y), dtype=bool), d, -np.inf).max(
+                    1
+                )
+                - np.where(y[:, None] != y[None, :], d, np.inf).min(1)
+                + m
+            ).mean()
+        ): "clamp",
+        lambda d, y, m: len(y) * _batch_hard_by_loops(d, y, m): "not the sum",
+        lambda d, y, m: tl_numpy.batch_hard_triplet_loss(d, y, m): "calls tl.batch_hard",
+    },
+    "06.negated_loss": {1: "already -cos"},
     "07.map_at_r": {0.7: "number of hits"},
 }
 

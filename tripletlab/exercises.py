@@ -189,16 +189,17 @@ def _similarity_reference():
 
 
 class _UsedThePackage(Exception):
-    """Raised by the stand-in for ``similarity_matrix`` while the learner's function runs."""
+    """Raised by the stand-in for a package function while the learner's function runs."""
 
 
 def _refuse(*args, **kwargs):
     raise _UsedThePackage
 
 
-def _similarity_result(function) -> np.ndarray:
-    """The learner's function on the exercise's inputs, with ``similarity_matrix`` of every
-    loaded backend replaced by a stand-in that refuses: the exercise is to write it."""
+def _run_learner(function, args: tuple, refused: str):
+    """``function(*args)`` with ``refused`` (a function name) replaced, in every loaded
+    backend, by a stand-in that refuses: the exercise is to write it. Any error the
+    learner's code raises becomes a hint; ``NotImplementedError`` means no answer yet."""
     import sys
 
     backends = [
@@ -206,15 +207,13 @@ def _similarity_result(function) -> np.ndarray:
         for name in ("tripletlab.numpy", "tripletlab.torch", "tripletlab.tensorflow")
         if (module := sys.modules.get(name)) is not None
     ]
-    originals = [module.similarity_matrix for module in backends]
+    originals = [getattr(module, refused) for module in backends]
     try:
         for module in backends:
-            module.similarity_matrix = _refuse
-        result = function(_X02.copy(), _Y02.copy())
+            setattr(module, refused, _refuse)
+        result = function(*args)
     except _UsedThePackage:
-        raise _NotYet(
-            "your function calls tl.similarity_matrix: write it from the rows themselves"
-        ) from None
+        raise _NotYet(f"your function calls tl.{refused}: the exercise is to write it") from None
     except NotImplementedError:
         raise
     except Exception as error:  # the learner's code: report, never raise
@@ -222,11 +221,15 @@ def _similarity_result(function) -> np.ndarray:
         raise _NotYet(f"your function raised {type(error).__name__}: {message}") from None
     finally:
         for module, original in zip(backends, originals, strict=True):
-            module.similarity_matrix = original
+            setattr(module, refused, original)
     try:
         return np.asarray(result, dtype=np.float64)
     except (TypeError, ValueError):
         raise _NotYet(f"your function returned {type(result).__name__}, not an array") from None
+
+
+def _similarity_result(function) -> np.ndarray:
+    return _run_learner(function, (_X02.copy(), _Y02.copy()), "similarity_matrix")
 
 
 def _similarity_agrees(function, reference) -> bool:
@@ -247,8 +250,13 @@ def _similarity_agrees(function, reference) -> bool:
     return bool(np.allclose(result, reference, rtol=0.0, atol=1e-9))
 
 
-def _opposite_v():
-    return np.array([2.0, -1.0, 5.0])
+_V02 = np.array([[3.0, 4.0], [0.0, 2.0]])
+
+
+def _row_norm_bug() -> tuple[float, float]:
+    """(what x @ y.T / (|x|_F |y|_F) gives at [0, 1] for x = y = _V02, the cosine there)."""
+    buggy = (_V02 @ _V02.T / (np.linalg.norm(_V02) * np.linalg.norm(_V02)))[0, 1]
+    return float(buggy), float(tl.similarity_matrix(_V02, _V02)[0, 1])
 
 
 # --------------------------------------------------------------------------- 03
@@ -276,7 +284,15 @@ def _closest_read(answer) -> np.ndarray:
 # --------------------------------------------------------------------------- 04
 
 _X1_04, _X2_04 = np.array([[1.0, 1.0]]), np.array([[1.36, 1.48]])
-_Y04 = np.array([0, 1, 1, 0, 1])
+
+
+def _dissimilar_gradient(distance: float = 0.6, margin: float = 1.0) -> float:
+    """d/dD of 1/2 max(0, m - D)^2, by PyTorch's autograd."""
+    import torch
+
+    d = torch.tensor(distance, dtype=torch.float64, requires_grad=True)
+    (0.5 * torch.clamp(margin - d, min=0.0) ** 2).backward()
+    return float(d.grad)
 
 
 def _pair_loss(same: float, margin: float = 1.0) -> float:
@@ -294,9 +310,80 @@ def _n_valid(p: int = 4, k: int = 3) -> int:
     return int((tl.positive_mask(labels)[:, :, None] & tl.negative_mask(labels)[:, None, :]).sum())
 
 
-def _hardest_positive() -> int:
-    d = tl.pairwise_distances(_X05)[0]
-    return int(np.where(tl.positive_mask(_LABELS05)[0], d, -np.inf).argmax())
+def _shortcut_anchors(farthest: bool = True) -> tuple[int, ...]:
+    """The anchors whose farthest other point has another label: where the row-max
+    shortcut takes a negative for the hardest positive (``farthest=False``: the nearest,
+    a mistake)."""
+    d = tl.pairwise_distances(_X05).copy()
+    np.fill_diagonal(d, -np.inf if farthest else np.inf)
+    chosen = d.argmax(axis=1) if farthest else d.argmin(axis=1)
+    return tuple(int(i) for i in np.flatnonzero(_LABELS05[chosen] != _LABELS05))
+
+
+def _indices(answer) -> tuple[int, ...]:
+    if isinstance(answer, np.ndarray):
+        answer = answer.tolist()
+    if not isinstance(answer, list | tuple | set | frozenset):
+        raise _NotYet(f"expected a list of indices such as [1, 4], got {type(answer).__name__}")
+    return tuple(sorted(_integer(v) for v in answer))
+
+
+def _bh_cases() -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Batches for the batch-hard exercise: (points, labels, margin)."""
+    rng = np.random.default_rng(5)
+    return [
+        (_X05, _LABELS05, 0.2),
+        (rng.normal(size=(12, 3)), np.repeat(np.arange(4), 3), 0.5),
+        (rng.normal(size=(10, 2)), np.array([0, 1, 0, 1, 2, 2, 0, 1, 2, 0]), 0.2),
+        # tight clusters far apart and one stray point of class 0: only some anchors are
+        # active, the others count 0
+        (
+            np.array([[0.0], [0.1], [5.0], [5.1], [10.0], [10.1], [5.05]]),
+            np.repeat([0, 1, 2, 0], [2, 2, 2, 1]),
+            0.2,
+        ),
+    ]
+
+
+def _batch_hard_reference() -> np.ndarray:
+    return np.array([float(tl.batch_hard_triplet_loss(x, y, m)) for x, y, m in _bh_cases()])
+
+
+def _batch_hard_variant(positive: bool, negative: bool, clamp: bool, mean: bool) -> np.ndarray:
+    """Batch-hard with some of its parts left out: the usual mistakes."""
+    values = []
+    for x, y, m in _bh_cases():
+        d = tl.pairwise_distances(x)
+        hardest_p = np.where(tl.positive_mask(y), d, -np.inf).max(1) if positive else d.max(1)
+        hardest_n = np.where(tl.negative_mask(y), d, np.inf).min(1) if negative else d.min(1)
+        per_anchor = hardest_p - hardest_n + m
+        per_anchor = np.maximum(per_anchor, 0.0) if clamp else per_anchor
+        values.append(per_anchor.mean() if mean else per_anchor.sum())
+    return np.array(values)
+
+
+def _batch_hard_agrees(function, reference) -> bool:
+    results = []
+    for x, y, m in _bh_cases():
+        value = _run_learner(
+            function, (tl.pairwise_distances(x), y.copy(), m), "batch_hard_triplet_loss"
+        )
+        if value.size != 1:
+            raise _NotYet(f"return one number (the mean over anchors), got shape {value.shape}")
+        results.append(float(value.reshape(())))
+    results = np.array(results)
+    if np.allclose(results, reference, rtol=0.0, atol=1e-9):
+        return True
+    mistakes = (
+        ((False, True, True, True), "the hardest positive must be taken over the positive mask"),
+        ((True, False, True, True), "the hardest negative must be taken over the negative mask"),
+        ((True, True, False, True), "an anchor whose triplet is already easy counts 0: clamp"),
+        ((True, True, True, False), "the loss is the mean over anchors, not the sum"),
+    )
+    for parts, hint in mistakes:
+        if np.allclose(results, _batch_hard_variant(*parts), rtol=0.0, atol=1e-9):
+            raise _NotYet(hint)
+    return False
 
 
 def _anchor_loss(margin: float = 0.2) -> float:
@@ -342,12 +429,14 @@ def _keras_function_sign() -> int:
     return int(np.sign(float(keras.losses.cosine_similarity(_A06[0], _B06[0]))))
 
 
-def _keras_metric_sign() -> int:
+def _negated_loss_target() -> int:
+    """Where minimising ``-keras.losses.cosine_similarity`` drives the cosine: the
+    negated loss has the cosine's sign (it is +cos), so minimising it drives cos to -1."""
     import keras
 
-    metric = keras.metrics.CosineSimilarity()
-    metric.update_state(_A06[:1], _B06[:1])
-    return int(np.sign(float(metric.result())))
+    negated = -float(keras.losses.cosine_similarity(_A06[0], _B06[0]))
+    cos = float(tl.cosine_similarity(_A06[0], _B06[0]))
+    return -1 if np.sign(negated) == np.sign(cos) else 1
 
 
 # --------------------------------------------------------------------------- 07
@@ -422,24 +511,24 @@ _EXERCISES: dict[str, _Exercise] = {
         _similarity_agrees,
         "compare your function with tl.similarity_matrix on a small batch of your own",
     ),
-    "02.opposite": _Exercise(
-        lambda: float(tl.cosine_similarity(_opposite_v(), -_opposite_v())),
-        _number,
+    "02.row_norm_bug": _Exercise(
+        _row_norm_bug,
+        _vector(2),
         _close,
-        "what is the angle between v and -v?",
+        "np.linalg.norm(x) without axis= is one number for the whole batch",
         (
-            (_near(lambda: 1.0), "that is cos(v, v): -v points the other way"),
-            (_near(lambda: 0.0), "0 is orthogonal; -v lies on the same line as v"),
-        ),
-    ),
-    "02.shape": _Exercise(
-        lambda: tl.similarity_matrix(np.ones((6, 8)), np.ones((3, 8))).shape,
-        _shape,
-        _equal,
-        "one entry per pair (row of x, row of y)",
-        (
-            (_is((3, 6)), "the transpose: the rows of S belong to x"),
-            (_is((8, 8)), "the 8 features are summed over in each dot product"),
+            (
+                _near(lambda: (_row_norm_bug()[1], _row_norm_bug()[1])),
+                "the bug does not give the cosine: it divides by the whole batch's norm",
+            ),
+            (
+                _near(lambda: _row_norm_bug()[::-1]),
+                "the order is (what the buggy function returns, the cosine)",
+            ),
+            (
+                _near(lambda: (8 / np.linalg.norm(_V02), _row_norm_bug()[1])),
+                "x and y are both v here: the bug divides by its norm twice",
+            ),
         ),
     ),
     "03.mean_neg": _Exercise(
@@ -488,12 +577,16 @@ _EXERCISES: dict[str, _Exercise] = {
             (_near(lambda: 2 * _pair_loss(same=0.0)), "the loss has a factor 1/2"),
         ),
     ),
-    "04.same_from_y": _Exercise(
-        lambda: 1.0 - _Y04,
-        _vector(len(_Y04)),
+    "04.gradient": _Exercise(
+        _dissimilar_gradient,
+        _number,
         _close,
-        "Y is 0 for a similar pair; same is 1 for a similar pair",
-        ((_near(lambda: _Y04), "that is Y unchanged: the two conventions are opposite"),),
+        "chain rule: the derivative of (m - D)^2 / 2 with respect to D, for D < m",
+        (
+            (_near(lambda: -_dissimilar_gradient()), "the loss falls as D grows: mind the sign"),
+            (_near(lambda: 2 * _dissimilar_gradient()), "the 1/2 cancels the 2 of the square"),
+            (_near(lambda: 0.08), "that is the loss itself, not its derivative"),
+        ),
     ),
     "04.swapped": _Exercise(
         lambda: _pair_loss(same=1.0),
@@ -513,15 +606,21 @@ _EXERCISES: dict[str, _Exercise] = {
             (_is(12 * 2 * 11), "the negatives are the B - K points of other classes"),
         ),
     ),
-    "05.hardest_positive": _Exercise(
-        _hardest_positive,
-        _integer,
+    "05.shortcut_anchors": _Exercise(
+        _shortcut_anchors,
+        _indices,
         _equal,
-        "among the points with the anchor's label (not the anchor), the farthest",
+        "for each row: the farthest other point, then compare its label with the anchor's",
         (
-            (_is(2), "point 2 has another label: it is a negative"),
-            (_is(0), "the anchor is not its own positive"),
-            (_is(1), "the hardest positive is the farthest one, not the nearest"),
+            (_is(tuple(range(6))), "some rows' farthest point does share the anchor's label"),
+            (
+                lambda a: a == tuple(sorted(set(range(6)) - set(_shortcut_anchors()))),
+                "those are the anchors the shortcut gets right",
+            ),
+            (
+                lambda a: a == _shortcut_anchors(farthest=False),
+                "the shortcut takes the largest distance of each row, not the smallest",
+            ),
         ),
     ),
     "05.anchor_loss": _Exercise(
@@ -534,6 +633,12 @@ _EXERCISES: dict[str, _Exercise] = {
             (_near(lambda: 0.0), "the hardest negative is the closest one"),
         ),
     ),
+    "05.batch_hard": _Exercise(
+        _batch_hard_reference,
+        _function,
+        _batch_hard_agrees,
+        "per anchor: max over the positive mask, min over the negative mask, hinge, mean",
+    ),
     "06.one_minus_cos": _Exercise(
         _one_minus_cos_options,
         _letters("ABCDE"),
@@ -544,17 +649,18 @@ _EXERCISES: dict[str, _Exercise] = {
             (lambda a: "A" in a, "keras.losses.cosine_similarity alone is -cos"),
         ),
     ),
-    "06.keras_sign": _Exercise(
-        _keras_function_sign,
+    "06.negated_loss": _Exercise(
+        _negated_loss_target,
         _sign,
         _equal,
-        "Keras' function is written as a loss to minimise",
-    ),
-    "06.metric_sign": _Exercise(
-        _keras_metric_sign,
-        _sign,
-        _equal,
-        "a metric reports the similarity itself, larger when more alike",
+        "what does keras.losses.cosine_similarity return for a similar pair, and its negative?",
+        (
+            (
+                _is(-_negated_loss_target()),
+                "keras.losses.cosine_similarity is already -cos: its negative is +cos, "
+                "and minimising +cos pushes the pair apart",
+            ),
+        ),
     ),
     "07.p_at_1": _Exercise(
         _metric("precision_at_1"),
