@@ -23,7 +23,8 @@ Conventions (all three functions):
   order of the data).
 - A query whose class has no other point (``R_q = 0``) has no defined R-precision or
   MAP@R and is excluded from all three means (as in pytorch-metric-learning's
-  ``AccuracyCalculator``); if no query remains, ``ValueError``.
+  ``AccuracyCalculator``); if no query remains, ``ValueError`` (as for ``N = 0``).
+- Errors name the arguments, ``embeddings`` and ``labels``, as the losses do.
 
 Shapes: ``embeddings (N, D)``, ``labels (N,)`` integers; each function returns a Python
 float in [0, 1]. NumPy only (``O(N^2)`` memory). Notebook: 07_training.
@@ -46,9 +47,11 @@ def _ranked_relevance(embeddings, labels, metric: str) -> tuple[np.ndarray, np.n
     class. Rows are the kept queries, in index order.
     """
     _checks.check_metric(metric)
-    dist = np.asarray(tl.pairwise_distances(embeddings, metric=metric), dtype=np.float64)
-    labels = np.asarray(labels)
-    _checks.check_labels("labels", labels.shape, labels.dtype.kind, labels.dtype, len(dist))
+    x, _ = tl._as_matrix("embeddings", embeddings)
+    labels = tl._as_labels(labels, len(x))
+    if len(x) == 0:
+        raise ValueError("embeddings must have at least one row (N > 0): there is no query")
+    dist = tl._distances(x, None, metric)
     n = len(dist)
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     r = counts[inverse] - 1  # other points of the query's class
