@@ -121,12 +121,32 @@ def _stacked(y_pred, parts: int) -> list[tf.Tensor]:
     return tf.unstack(y_pred, num=parts, axis=1)
 
 
+def _check_real(y_pred, what: str) -> None:
+    """When executing eagerly, raise unless ``y_pred`` holds real numbers: Keras would
+    drop the imaginary part of complex values with a warning, or fail on strings with a
+    ``TypeError``."""
+    if not tf.executing_eagerly():
+        return
+    if tf.is_tensor(y_pred) or isinstance(y_pred, np.ndarray):
+        dtype = y_pred.dtype
+    else:
+        try:
+            dtype = np.asarray(y_pred).dtype
+        except Exception as error:
+            raise _checks.not_an_array_error(f"y_pred ({what})", y_pred, error) from None
+    if _checks.dtype_kind(dtype) not in "biuf":
+        raise ValueError(f"y_pred ({what}) must hold real numbers; got dtype {dtype}")
+
+
 class _Loss(keras.losses.Loss):
-    """Hyperparameters named in ``_config`` go into ``get_config``."""
+    """Hyperparameters named in ``_config`` go into ``get_config``; ``y_pred`` is checked
+    eagerly for real numbers; an empty batch gives a connected 0."""
 
     _config: tuple[str, ...] = ()
+    _y_pred: str = "embeddings"  # what y_pred holds, for the messages
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        _check_real(y_pred, self._y_pred)
         loss = super().__call__(y_true, y_pred, sample_weight=sample_weight)
         if self.reduction not in (None, "none") and tuple(loss.shape) == (0,):
             loss = tf.reduce_sum(loss)  # Keras returns an empty batch's losses unreduced
@@ -209,6 +229,7 @@ class TripletLoss(_Loss):
     (anchor, positive, negative), ``y_true`` is ignored."""
 
     _config = ("margin", "metric")
+    _y_pred = "anchor, positive, negative stacked on axis 1"
 
     def __init__(self, margin=0.2, metric="sqeuclidean", name="triplet_loss", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -226,6 +247,7 @@ class ContrastiveLoss(_Loss):
     the same class), ``y_pred`` is ``(B, 2, D)``."""
 
     _config = ("margin",)
+    _y_pred = "x1, x2 stacked on axis 1"
 
     def __init__(self, margin=1.0, name="contrastive_loss", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -244,6 +266,7 @@ class ModifiedTripletLoss(_Loss):
     ignored; reduced by ``"sum"`` by default, as the function."""
 
     _config = ("margin",)
+    _y_pred = "anchor, positive stacked on axis 1"
 
     def __init__(self, margin=0.25, name="modified_triplet_loss", reduction="sum", **kwargs):
         super().__init__(name=name, reduction=reduction, **kwargs)
