@@ -333,10 +333,13 @@ def triplet_loss(
         for name, v in (("anchor", anchor), ("positive", positive), ("negative", negative))
     )
     _checks.check_same_shape(("anchor", "positive", "negative"), (a.shape, p.shape, n.shape))
+    dtype = _promote(a_dtype, p_dtype, n_dtype)
+    compute = _compute_dtype(dtype)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow: raised just below
-        d_ap, d_an = _row_distances(a, p, metric), _row_distances(a, n, metric)
-        losses = _reduce(np.maximum(d_ap - d_an + margin, 0.0), reduction)
-    return _finite_loss(losses, _promote(a_dtype, p_dtype, n_dtype), "anchor, positive, negative")
+        d_ap = _row_distances(a, p, metric).astype(compute)  # the hinge in the computing
+        d_an = _row_distances(a, n, metric).astype(compute)  # dtype, as in the frameworks
+        losses = np.maximum(d_ap - d_an + compute.type(margin), 0.0).astype(np.float64)
+    return _finite_loss(_reduce(losses, reduction), dtype, "anchor, positive, negative")
 
 
 def _as_scores(scores) -> tuple[np.ndarray, np.dtype]:
