@@ -511,9 +511,13 @@ def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str 
     per_anchor = [tf.reduce_sum(tf.cast(m, tf.int64), axis=1) for m in (positive, negative)]
     n_valid = tf.cast(tf.reduce_sum(per_anchor[0] * per_anchor[1]), dist.dtype)
     n_positive = tf.cast(n_positive, dist.dtype)
-    # the mean of (D[a, p] - D[a, n]) over the active triplets, summed in units, + margin
-    mean_gap = tf.reduce_sum(weights * (dist / unit)) / tf.maximum(n_positive, 1.0) * unit
-    loss = mean_gap + margin * tf.cast(n_positive > 0, dist.dtype)
+    # the mean active hinge, (sum (c_ap - c_an) D + margin N) / N; where that sum
+    # overflows though the mean does not, summed in units of a power of two
+    total = tf.reduce_sum(weights * (dist / unit))
+    count = tf.maximum(n_positive, 1.0)
+    direct = (total * unit + margin * n_positive) / count
+    in_unit = total / count * unit + margin * tf.cast(n_positive > 0, dist.dtype)
+    loss = tf.where(tf.math.is_finite(direct), direct, in_unit)
     fraction = n_positive / tf.maximum(n_valid, 1.0)
     return _finite_loss(loss, dtype, "embeddings"), tf.cast(fraction, dtype)
 

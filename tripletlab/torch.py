@@ -763,6 +763,16 @@ def _active_triplet_weights(dist, members, is_positive, negative, margin):
     return weights, c_ap.sum()  # N can pass 2^24: counted exactly
 
 
+def _batch_all_mean(total, n_active, margin, unit):
+    """The mean active hinge from ``total = sum (c_ap - c_an) D / unit``:
+    ``(total * unit + margin N) / N``, or where that sum overflows though the mean does
+    not (distances near the dtype's largest number), ``total / N * unit + margin``."""
+    count = n_active.clamp_min(1)
+    direct = (total * unit + margin * n_active) / count
+    in_unit = total / count * unit + (n_active > 0).to(total.dtype) * margin
+    return torch.where(torch.isfinite(direct), direct, in_unit)
+
+
 def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str = "euclidean"):
     """Mean loss over the valid triplets with a positive loss, and their fraction.
 
@@ -790,9 +800,7 @@ def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str 
         return total.to(dtype), total.detach().to(dtype)
     n_valid = (anchors.is_positive.sum(dim=1) * anchors.n_negatives).sum().to(total.dtype)
     n_active = n_active.to(total.dtype)
-    # the mean of (D[a, p] - D[a, n]) over the active triplets, plus the margin
-    mean_gap = total / n_active.clamp_min(1) * anchors.unit
-    loss = mean_gap + (n_active > 0).to(total.dtype) * margin
+    loss = _batch_all_mean(total, n_active, margin, anchors.unit)
     fraction = n_active / n_valid.clamp_min(1)
     return _finite_loss(loss, dtype, "embeddings"), fraction.to(dtype)
 
