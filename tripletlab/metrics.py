@@ -47,11 +47,13 @@ def _ranked_relevance(embeddings, labels, metric: str) -> tuple[np.ndarray, np.n
     class. Rows are the kept queries, in index order.
     """
     _checks.check_metric(metric)
-    x, _ = tl._as_matrix("embeddings", embeddings)
+    x, dtype = tl._as_matrix("embeddings", embeddings)
     labels = tl._as_labels(labels, len(x))
     if len(x) == 0:
         raise ValueError("embeddings must have at least one row (N > 0): there is no query")
-    dist = tl._distances(x, None, metric)
+    # in the embeddings' dtype, as pairwise_distances returns them: float32 rows keep
+    # the ties that float32 distances have
+    dist = tl.pairwise_distances(x.astype(dtype), metric=metric).astype(np.float64)
     n = len(dist)
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     r = counts[inverse] - 1  # other points of the query's class
