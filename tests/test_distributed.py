@@ -85,3 +85,68 @@ def test_cross_worker_loss_equals_the_loss_of_the_concatenated_batch(tmp_path):
         assert local.item() != pytest.approx(want.item())
     _, fraction = tl.batch_all_triplet_loss(torch.tensor(x), y, 0.3)
     assert all(r["fraction"] == pytest.approx(fraction.item()) for r in ranks)
+
+
+# ----------------------------------------------------------------- uneven batches
+
+SIZES = (6, 4)  # rows on rank 0 and rank 1
+
+
+def uneven_worker(rank, port, out):
+    import torch
+    import torch.distributed as dist
+
+    from tripletlab.torch_losses import CrossWorkerLoss
+
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
+    )
+    try:
+        x, y = global_batch(seed=51, size=5)  # 10 rows: 6 on rank 0, 4 on rank 1
+        local = slice(sum(SIZES[:rank]), sum(SIZES[: rank + 1]))
+        results = {}
+        for name, loss_fn in losses().items():
+            xt = torch.tensor(x[local], requires_grad=True)
+            loss = CrossWorkerLoss(loss_fn)(xt, torch.as_tensor(y[local]))
+            (grad,) = torch.autograd.grad(loss, xt)
+            results[name] = (loss.item(), grad.numpy())
+        # an inconsistent batch raises on every rank, before the embeddings are exchanged
+        for bad in ("features", "labels"):
+            xt = torch.tensor(x[local][:, : 5 - rank if bad == "features" else 5])
+            yt = torch.as_tensor(y[local][: len(xt) - (rank if bad == "labels" else 0)])
+            try:
+                CrossWorkerLoss(losses()["batch_hard"])(xt, yt)
+                results[bad] = "no error"
+            except ValueError as error:
+                results[bad] = str(error)
+        torch.save(results, f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_cross_worker_loss_with_uneven_batches(tmp_path):
+    """6 rows on one worker, 4 on the other: the loss of the 10 rows on both, each worker
+    its slice of the gradient; a mismatch raises a ValueError on both workers."""
+    torch = pytest.importorskip("torch")
+    load("torch")
+    import torch.multiprocessing as mp
+
+    from tripletlab.torch_losses import CrossWorkerLoss
+
+    mp.spawn(uneven_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    x, y = global_batch(seed=51, size=5)
+    for name, loss_fn in losses().items():
+        xt = torch.tensor(x, requires_grad=True)
+        want = CrossWorkerLoss(loss_fn)(xt, y)
+        (want_grad,) = torch.autograd.grad(want, xt)
+        assert want.item() > 0
+        for rank, results in enumerate(ranks):
+            loss, grad = results[name]
+            assert loss == pytest.approx(want.item(), rel=1e-6), (name, rank)
+            rows = slice(sum(SIZES[:rank]), sum(SIZES[: rank + 1]))
+            np.testing.assert_allclose(grad, want_grad[rows].numpy(), rtol=1e-5, atol=1e-7)
+    for results in ranks:
+        assert "same number of features" in results["features"]
+        assert "worker(s) [1] is invalid" in results["labels"]
+    assert "labels must have one entry per embedding row" in ranks[1]["labels"]

@@ -173,6 +173,40 @@ def test_any_answer_gets_a_verdict_and_never_raises(exercise_id, junk):
     assert line.startswith(f"{exercise_id}: not yet - "), line
 
 
+class _NoArray:
+    """An object whose conversion to an array fails."""
+
+    def __array__(self, *args, **kwargs):
+        raise RuntimeError("no array here")
+
+
+def _hostile_answers():
+    """Answers that made ``check`` raise, or pass when wrong (issue 14)."""
+    torch = pytest.importorskip("torch")
+    with_grad = torch.tensor(0.15, requires_grad=True)
+
+    def grad_matrix(x, y):
+        return torch.tensor(_similarity_by_loops(x, y), requires_grad=True)
+
+    return [  # (exercise, answer, the verdict starts with)
+        ("01.margin", with_grad, "01.margin: pass"),
+        ("01.margin", with_grad * 4, "01.margin: not yet - "),
+        ("05.n_valid", 10**400, "05.n_valid: not yet - "),
+        ("01.margin", _NoArray(), "01.margin: not yet - "),
+        ("06.one_minus_cos", [_NoArray()], "06.one_minus_cos: not yet - "),
+        ("02.similarity_matrix", grad_matrix, "02.similarity_matrix: pass"),
+        ("02.similarity_matrix", lambda x, y: _NoArray(), "02.similarity_matrix: not yet - "),
+        ("03.closest_neg", [0.2, np.inf, 0.0], "03.closest_neg: not yet - "),  # -inf expected
+        ("03.closest_neg", [0.2, -np.inf, 0.0], "03.closest_neg: pass"),
+    ]
+
+
+def test_hostile_answers_get_a_verdict_and_infinities_keep_their_sign():
+    for exercise_id, answer, start in _hostile_answers():
+        line = exercises.verdict(exercise_id, answer)
+        assert line.startswith(start), (exercise_id, line)
+
+
 def test_a_function_answer_that_raises():
     check_id = "02.similarity_matrix"
     assert exercises.verdict(check_id, _unimplemented) == f"{check_id}: {NO_ANSWER}"

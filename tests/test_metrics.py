@@ -119,8 +119,9 @@ def test_lone_queries_are_excluded_and_no_query_raises():
     [
         (np.zeros((3, 2)), np.array([0, 0]), "labels"),
         (np.zeros((3, 2)), np.array([0.0, 0.0, 1.0]), "labels"),
-        (np.zeros(3), np.array([0, 0, 1]), "x"),
-        (np.array([[np.nan], [0.0], [1.0]]), np.array([0, 0, 1]), "x"),
+        (np.zeros(3), np.array([0, 0, 1]), "embeddings"),
+        (np.array([[np.nan], [0.0], [1.0]]), np.array([0, 0, 1]), "embeddings"),
+        (np.zeros((0, 2)), np.zeros(0, int), "embeddings must have at least one row"),
     ],
 )
 def test_bad_input_raises_naming_it(x, labels, name):

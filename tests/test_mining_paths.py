@@ -111,3 +111,25 @@ def test_blocks_without_autograd_give_the_same_values(tl, monkeypatch, path):
         assert not plain.requires_grad and not inside.requires_grad
         assert float(plain) == pytest.approx(want[kind], rel=1e-10)
         assert float(inside) == pytest.approx(want[kind], rel=1e-10)
+
+
+@pytest.mark.parametrize("path", [None, *PATHS])
+def test_every_path_runs_under_deterministic_algorithms(tl, monkeypatch, path):
+    """``torch.use_deterministic_algorithms(True)`` refuses a float ``cumsum`` on CUDA:
+    the counts of batch-all are int64. Values equal the default run's (on the GPU when
+    there is one, where the refusal would show)."""
+    import torch
+
+    if path is not None:
+        use_path(monkeypatch, tl, path)
+    x, labels = layouts()["imbalanced"]
+    want = {kind: loss_and_grad(tl, kind, x, labels, "euclidean") for kind in MINING}
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        for kind in MINING:
+            got = loss_and_grad(tl, kind, x, labels, "euclidean")
+            assert got[0] == want[kind][0], kind
+            np.testing.assert_array_equal(got[1], want[kind][1])
+    finally:
+        torch.use_deterministic_algorithms(previous)

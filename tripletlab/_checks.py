@@ -9,6 +9,7 @@ what was received (the wording follows einops: expected, got, allowed values).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 METRICS = ("euclidean", "sqeuclidean", "cosine", "l1")
@@ -26,10 +27,21 @@ def shape_str(shape: Shape) -> str:
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
-def check_rank(name: str, shape: Shape, *, rank: int | None = None, min_rank: int = 0) -> None:
-    """Raise if ``shape`` has not exactly ``rank`` (or at least ``min_rank``) dimensions."""
+def check_rank(
+    name: str,
+    shape: Shape,
+    *,
+    rank: int | None = None,
+    min_rank: int = 0,
+    what: str | None = None,
+) -> None:
+    """Raise if ``shape`` has not exactly ``rank`` (or at least ``min_rank``) dimensions.
+
+    ``what`` says what the argument is in the message (``"a vector (B,) of 0/1 pair
+    labels"``); by default a matrix is one row per example and a vector one feature axis.
+    """
     if rank is not None and len(shape) != rank:
-        what = {1: "a vector (D,)", 2: "a matrix (B, D), one row per example"}.get(
+        what = what or {1: "a vector (D,)", 2: "a matrix (B, D), one row per example"}.get(
             rank, f"a {rank}-D array"
         )
         raise ValueError(f"{name} must be {what}; got shape {shape_str(shape)}")
@@ -75,13 +87,111 @@ def check_metric(metric: object, allowed: Sequence[str] = METRICS) -> str:
     return metric
 
 
+def dtype_kind(dtype: object) -> str:
+    """The NumPy kind letter (``b i u f c``, else ``O``) of a NumPy, PyTorch or TensorFlow
+    dtype, read from its name: no framework is imported."""
+    kind = getattr(dtype, "kind", None)  # NumPy
+    if isinstance(kind, str) and len(kind) == 1:
+        return kind
+    name = str(getattr(dtype, "name", None) or dtype).removeprefix("torch.")
+    for prefix, kind in (("bool", "b"), ("complex", "c"), ("uint", "u"), ("int", "i")):
+        if name.startswith(prefix):
+            return kind
+    return "f" if name.startswith(("float", "bfloat", "half", "double")) else "O"
+
+
+def _scalar(value: object, kinds: str):
+    """``value`` as a Python number if it is a real scalar of one of the dtype ``kinds``,
+    else None.
+
+    A real scalar is a Python ``int`` or ``float`` (``bool`` only for kind ``b``), a NumPy
+    scalar, or a 0-d array or tensor of NumPy, PyTorch or TensorFlow (read with
+    ``float()``, ``int()`` or ``bool()``; eager tensors only).
+    """
+    if isinstance(value, bool):
+        return value if "b" in kinds else None
+    if isinstance(value, int | float):  # also torch.compile's symbolic numbers
+        kind = "i" if isinstance(value, int) else "f"
+        return value if kind in kinds else None
+    if isinstance(value, numbers.Real) and not hasattr(value, "dtype"):
+        kind = "i" if isinstance(value, numbers.Integral) else "f"
+        return (int(value) if kind == "i" else float(value)) if kind in kinds else None
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    try:
+        is_scalar = shape is not None and len(shape) == 0
+    except TypeError:  # a TensorFlow shape of unknown rank
+        return None
+    kind = dtype_kind(dtype) if dtype is not None else "O"
+    if not is_scalar or kind not in kinds:
+        return None
+    convert = {"b": bool, "i": int, "u": int, "f": float}[kind]
+    try:
+        return convert(value)
+    except Exception:  # a symbolic (graph) tensor has no value yet
+        return None
+
+
+def check_number(name: str, value: object, *, minimum: float = 0.0, strict: bool = False) -> float:
+    """Return ``value`` as a float if it is a finite real scalar ``>= minimum`` (``>`` if
+    ``strict``); a Python or NumPy number, or a 0-d array or tensor (see ``_scalar``)."""
+    number = _scalar(value, "iuf")
+    if number is None:
+        raise ValueError(
+            f"{name} must be a real number {_bound(minimum, strict)} (a Python or NumPy "
+            f"scalar, or a 0-d array or tensor); got {value!r}"
+        )
+    # comparisons, not math.isfinite: torch.compile(dynamic=True) traces a float argument
+    # as a symbolic float, which math.isfinite cannot take (NaN fails both comparisons);
+    # for the same reason the message is only formatted when it is raised
+    if not ((minimum < number if strict else minimum <= number) and number < math.inf):
+        raise ValueError(
+            f"{name} must be a finite number {_bound(minimum, strict)}; got {value!r}"
+        )
+    return float(number)
+
+
+def _bound(minimum: float, strict: bool) -> str:
+    return f"> {minimum:g}" if strict else f">= {minimum:g}"
+
+
 def check_positive(name: str, value: object) -> float:
-    """Return ``value`` as a float if it is a finite number > 0 (used for ``eps``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a positive number; got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}")
-    return float(value)
+    """Return ``value`` as a float if it is a finite real number > 0 (used for ``eps``)."""
+    return check_number(name, value, strict=True)
+
+
+def check_int(name: str, value: object, *, minimum: int = 0) -> int:
+    """Return ``value`` as an int if it is an integer scalar ``>= minimum``: a Python or
+    NumPy integer or a 0-d integer array or tensor; not a bool, not a float."""
+    number = _scalar(value, "iu")
+    if number is None or number < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
+    return int(number)
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` as a bool if it is one (Python, NumPy, or a 0-d boolean array or
+    tensor); anything else, ``"no"`` or ``1`` included, is an error, not a truth value."""
+    flag = _scalar(value, "b")
+    if flag is None:
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return bool(flag)
+
+
+def not_an_array_error(name: str, value: object, error: Exception) -> ValueError:
+    """The error for an input that cannot be read as an array at all (a ragged list, an
+    object whose ``__array__`` fails, strings where a framework wants numbers)."""
+    return ValueError(
+        f"{name} must be an array of real numbers; got {type(value).__name__} that cannot "
+        f"be converted ({type(error).__name__}: {str(error)[:80]})"
+    )
+
+
+def overflow_error(names: str, dtype: object) -> ValueError:
+    """The error for a loss that is not finite because a distance overflows ``dtype``."""
+    return ValueError(
+        f"{names}: the loss is not finite in {dtype} because a distance between the rows "
+        "overflows that dtype; scale the inputs down (or use float64)"
+    )
 
 
 def not_finite_error(name: str) -> ValueError:
@@ -108,14 +218,8 @@ def check_reduction(reduction: object) -> str:
 
 
 def check_margin(margin: object) -> float:
-    """Return ``margin`` as a float if it is a finite number >= 0, else raise."""
-    if isinstance(margin, bool) or not isinstance(margin, int | float):
-        raise ValueError(f"margin must be a number >= 0; got {margin!r}")
-    # comparisons, not math.isfinite: torch.compile(dynamic=True) traces the margin as a
-    # symbolic float, which math.isfinite cannot take (NaN fails both comparisons)
-    if not (0 <= margin < math.inf):
-        raise ValueError(f"margin must be a finite number >= 0; got {margin!r}")
-    return float(margin)
+    """Return ``margin`` as a float if it is a finite real number >= 0, else raise."""
+    return check_number("margin", margin)
 
 
 def check_same_shape(names: Sequence[str], shapes: Sequence[Shape]) -> None:
@@ -136,7 +240,7 @@ def check_labels(name: str, shape: Shape, kind: str, dtype: object, batch: int |
         raise ValueError(
             f"{name} must be a vector (B,) of class ids; got shape {shape_str(shape)}"
         )
-    if kind not in "iu":
+    if kind not in "iu" and not (shape[0] == 0 and kind == "f"):  # [] is float to NumPy
         raise ValueError(f"{name} must hold integer class ids; got dtype {dtype}")
     if shape[0] is not None and batch is not None and shape[0] != batch:
         raise ValueError(
@@ -146,14 +250,19 @@ def check_labels(name: str, shape: Shape, kind: str, dtype: object, batch: int |
 
 
 def check_square(name: str, shape: Shape) -> None:
-    """Raise unless ``shape`` is ``(B, B)`` with ``B >= 2``: each row needs a negative."""
+    """Raise unless ``shape`` is ``(B, B)`` with ``B != 1``: each row needs a negative
+    (``B = 0`` has no row)."""
     rows, cols = shape
     if rows is not None and cols is not None and rows != cols:
         raise ValueError(f"{name} must be a square (B, B) matrix; got shape {shape_str(shape)}")
-    if rows is not None and rows < 2:
+    if rows == 1:
         raise ValueError(
             f"{name} must be at least 2 x 2: each row needs a negative; got {shape_str(shape)}"
         )
+
+
+SAME_VECTOR = "a vector (B,) of pair labels, 1 for the same class and 0 for different ones"
+"""How the messages describe ``same``, the pair labels of the contrastive loss."""
 
 
 def not_binary_error(name: str) -> ValueError:

@@ -17,16 +17,18 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tripletlab import _checks
+
 
 def seed_everything(seed: int = 0) -> np.random.Generator:
     """Seed Python's ``random``, NumPy, and PyTorch / TensorFlow if they are imported.
 
     Returns a fresh ``numpy.random.Generator`` seeded with ``seed``, the generator the
     notebooks draw from. Frameworks that are not imported yet are left alone (and not
-    imported): call this after your imports.
+    imported): call this after your imports. ``seed`` is any integer scalar >= 0 (a
+    Python or NumPy integer, or a 0-d integer array or tensor), as ``PKSampler`` takes.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+    seed = _checks.check_int("seed", seed)
     os.environ["PYTHONHASHSEED"] = str(seed)  # for subprocesses; this one is already hashed
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 (legacy global state, still used by some libraries)
@@ -123,7 +125,8 @@ class PKSampler:
 
     Raises ``ValueError`` naming the argument: ``labels`` not a non-empty 1-D integer
     vector, ``p`` or ``k`` not a positive int, ``p`` larger than the number of classes,
-    ``seed`` not a non-negative int, fewer than ``p * k`` samples (an empty epoch).
+    ``seed`` (or an epoch) not an int >= 0, fewer than ``p * k`` samples (an empty
+    epoch). Integers may be Python or NumPy scalars, or 0-d integer arrays or tensors.
     Notebook: 07_training.
     """
 
@@ -134,11 +137,8 @@ class PKSampler:
                 "labels must be a non-empty vector (N,) of integer class ids; got shape "
                 f"{labels.shape} and dtype {labels.dtype}"
             )
-        for name, value in (("p", p), ("k", k)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1; got {value!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+        p, k = _checks.check_int("p", p, minimum=1), _checks.check_int("k", k, minimum=1)
+        seed = _checks.check_int("seed", seed)
         self.classes = np.unique(labels)
         if p > len(self.classes):
             raise ValueError(
@@ -149,7 +149,7 @@ class PKSampler:
                 f"p * k = {p * k} must be at most the number of samples ({len(labels)}): "
                 "an epoch would have no batch"
             )
-        self.labels, self.p, self.k, self.seed = labels, int(p), int(k), int(seed)
+        self.labels, self.p, self.k, self.seed = labels, p, k, seed
         self.by_class = {int(c): np.flatnonzero(labels == c) for c in self.classes}
         self.epoch = 0
 
@@ -157,12 +157,12 @@ class PKSampler:
         return len(self.labels) // (self.p * self.k)
 
     def set_epoch(self, epoch: int) -> None:
-        """The epoch the next ``iter(sampler)`` gives."""
-        self.epoch = int(epoch)
+        """The epoch the next ``iter(sampler)`` gives: an integer scalar >= 0."""
+        self.epoch = _checks.check_int("epoch", epoch)
 
     def batches(self, epoch: int = 0) -> list[list[int]]:
         """Every batch of epoch ``epoch``: ``len(self)`` lists of ``p * k`` indices."""
-        rng = np.random.default_rng([self.seed, int(epoch)])
+        rng = np.random.default_rng([self.seed, _checks.check_int("epoch", epoch)])
         class_ids = [int(c) for c in self.classes]
         class_queue: list[int] = []
         sample_queues: dict[int, list[int]] = {c: [] for c in class_ids}

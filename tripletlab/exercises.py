@@ -9,9 +9,12 @@ Each exercise ends with a cell ``check("01.margin", answer)``, which prints one 
   or a function that raises ``NotImplementedError``.
 
 A wrong answer, of any type, never raises: the check prints its verdict and returns
-``None`` (so nothing else appears under the cell). The references are computed here,
-mostly with the package itself, from the inputs the exercise states; they are not
-stored as literals. ``verdict`` returns the line instead of printing it (for tests).
+``None`` (so nothing else appears under the cell). That holds for anything a learner
+may pass: a tensor that requires grad (read through ``.detach()``), a number too large
+for a float, an object whose conversion to an array fails, a function whose result is
+any of these. Infinities are compared by sign: ``-inf`` is not ``inf``. The references
+are computed here, mostly with the package itself, from the inputs the exercise states;
+they are not stored as literals. ``verdict`` returns the line instead of printing it (for tests).
 
 Import cost: NumPy only; the references of notebook 06 import Keras and PyTorch when
 they are first needed.
@@ -50,11 +53,24 @@ class _Exercise:
 # --------------------------------------------------------------------------- readers
 
 
-def _number(answer) -> float:
+def _as_float64(answer, expected: str) -> np.ndarray:
+    """``answer`` as a float64 array; tensors that require grad are read detached, and
+    anything that cannot be read (too large, a failing ``__array__``) is not yet."""
+    if callable(getattr(answer, "detach", None)):  # a PyTorch tensor, maybe with grad
+        try:
+            answer = answer.detach().cpu()
+        except Exception:
+            pass
     try:
-        value = np.asarray(answer, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise _NotYet(f"expected a number, got {type(answer).__name__}") from None
+        return np.asarray(answer, dtype=np.float64)
+    except OverflowError:
+        raise _NotYet(f"expected {expected}; this one is too large for a float") from None
+    except Exception:
+        raise _NotYet(f"expected {expected}, got {type(answer).__name__}") from None
+
+
+def _number(answer) -> float:
+    value = _as_float64(answer, "a number")
     if value.size != 1:
         raise _NotYet(f"expected one number, got {value.size} values")
     return float(value.reshape(()))
@@ -69,10 +85,7 @@ def _integer(answer) -> int:
 
 def _vector(length: int) -> Callable[[Any], np.ndarray]:
     def read(answer) -> np.ndarray:
-        try:
-            value = np.asarray(answer, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise _NotYet(f"expected {length} numbers, got {type(answer).__name__}") from None
+        value = _as_float64(answer, f"{length} numbers")
         if value.shape != (length,):
             raise _NotYet(
                 f"expected {length} numbers (shape ({length},)), got shape {value.shape}"
@@ -133,6 +146,7 @@ def _function(answer):
 
 
 def _close(answer, reference) -> bool:
+    """Within 1e-4; ``inf`` only equals ``inf`` and ``-inf`` only ``-inf`` (``np.allclose``)."""
     return bool(np.allclose(answer, reference, rtol=0.0, atol=_ATOL))
 
 
@@ -222,10 +236,7 @@ def _run_learner(function, args: tuple, refused: str):
     finally:
         for module, original in zip(backends, originals, strict=True):
             setattr(module, refused, original)
-    try:
-        return np.asarray(result, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise _NotYet(f"your function returned {type(result).__name__}, not an array") from None
+    return _as_float64(result, "your function to return an array")
 
 
 def _similarity_result(function) -> np.ndarray:
@@ -266,12 +277,6 @@ _S03 = np.array([[0.8, 0.2, -0.4], [0.5, 0.3, 0.6], [-0.1, 0.0, 0.7]])
 
 def _row_sums_over(count: int):
     return (_S03.sum(axis=1) - np.diag(_S03)) / count
-
-
-def _closest_agrees(answer, reference) -> bool:
-    return bool(np.array_equal(np.isinf(answer), np.isinf(reference))) and _close(
-        np.where(np.isinf(answer), 0.0, answer), np.where(np.isinf(reference), 0.0, reference)
-    )
 
 
 def _closest_read(answer) -> np.ndarray:
@@ -544,7 +549,7 @@ _EXERCISES: dict[str, _Exercise] = {
     "03.closest_neg": _Exercise(
         lambda: tl.closest_negative(_S03),
         _closest_read,
-        _closest_agrees,
+        _close,  # an infinity agrees only with one of the same sign
         "per row: the largest off-diagonal entry that is <= the row's positive",
         (
             (
@@ -554,6 +559,10 @@ _EXERCISES: dict[str, _Exercise] = {
             (
                 lambda a: bool(np.isclose(a[1], 0.0)),
                 "tl.closest_negative gives -np.inf for a row without a candidate",
+            ),
+            (
+                lambda a: bool(a[1] == np.inf),
+                "check the sign of that infinity: a maximum over no candidate at all",
             ),
         ),
     ),
@@ -722,15 +731,20 @@ def verdict(exercise_id: str, answer) -> str:
             return f"{exercise_id}: pass"
         for recognise, hint in exercise.mistakes:
             try:
-                if recognise(value):
-                    raise _NotYet(hint)
-            except (TypeError, ValueError, IndexError):
+                recognised = recognise(value)
+            except Exception:  # a mistake detector that does not apply to this answer
                 continue
+            if recognised:
+                raise _NotYet(hint)
         raise _NotYet(exercise.hint)
     except NotImplementedError:
         return f"{exercise_id}: {NO_ANSWER}"
     except _NotYet as not_yet:
         return f"{exercise_id}: not yet - {not_yet}"
+    except Exception as error:  # never raise on a learner's answer, whatever it is
+        return (
+            f"{exercise_id}: not yet - this answer could not be checked ({type(error).__name__})"
+        )
 
 
 def check(exercise_id: str, answer) -> None:

@@ -27,8 +27,13 @@ class                         y_true                         y_pred
 ============================  =============================  ===============================
 
 Keras converts ``y_true`` to the loss dtype (float32) before ``call``: the labels are
-cast back to int32 and flattened, so class ids must be below ``2**24`` to survive the
-round trip.
+cast back to int32 and flattened, so class ids must be below ``2**24`` in magnitude to
+survive the round trip. When a mining loss is called eagerly, ``y_true`` is checked
+before that conversion, as the functions check their labels: integers, or floats with
+whole values (what Keras passes), finite, below ``2**24`` in magnitude, shape ``(B,)``
+or ``(B, 1)``; anything else is a ``ValueError`` naming ``y_true``. (Inside
+``model.fit`` the loss runs in a graph, where the values are not known: nothing is
+checked there.)
 
 Reduction: the mining losses are one number per batch (the mean over the valid
 anchors, pairs or triplets, as in the functions); ``sample_weight`` has no meaning for
@@ -36,7 +41,8 @@ them and raises a ``ValueError``. ``TripletLoss``, ``ContrastiveLoss`` and
 ``ModifiedTripletLoss`` return one loss per row and let Keras reduce them (with
 ``sample_weight`` when given): the Keras ``reduction`` defaults to the function's own
 (``"sum_over_batch_size"``, the mean, for the first two; ``"sum"`` for the modified
-triplet loss).
+triplet loss). An empty batch gives a 0 loss from every class, still connected to
+``y_pred`` (Keras itself would return the empty vector of per-row losses unreduced).
 
 Mixed precision: the loss dtype stays float32 under a ``mixed_float16`` or
 ``mixed_bfloat16`` policy (Keras' default for losses), so float16 embeddings are cast
@@ -47,6 +53,7 @@ expects. Everything works in ``tf.function`` and with ``jit_compile=True``.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tripletlab import _checks
@@ -64,9 +71,43 @@ __all__ = [
 _register = keras.saving.register_keras_serializable(package="tripletlab")
 
 
+_LARGEST_LABEL = 2**24  # float32 holds every integer below it exactly
+
+
 def _labels(y_true) -> tf.Tensor:
     """Keras' float ``(B,)`` or ``(B, 1)`` labels as int32 ``(B,)``."""
     return tf.reshape(tf.cast(y_true, tf.int32), [-1])
+
+
+def _check_labels(y_true) -> None:
+    """When executing eagerly, raise unless ``y_true`` holds class ids that survive Keras'
+    conversion to float32: integers or whole floats, finite, ``|id| < 2**24``, shape
+    ``(B,)`` or ``(B, 1)``. The functions' own label checks, as far as Keras lets them."""
+    if not tf.executing_eagerly() or (tf.is_tensor(y_true) and not hasattr(y_true, "numpy")):
+        return
+    try:
+        values = np.asarray(y_true.numpy() if tf.is_tensor(y_true) else y_true)
+    except Exception as error:
+        raise _checks.not_an_array_error("y_true", y_true, error) from None
+    shape = values.shape
+    if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+        raise ValueError(
+            f"y_true must be the labels, a vector (B,) or (B, 1) of class ids; got shape "
+            f"{_checks.shape_str(shape)}"
+        )
+    if values.dtype.kind not in "iuf":
+        raise ValueError(f"y_true must hold integer class ids (labels); got dtype {values.dtype}")
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values) & (values == np.round(values))):
+        raise ValueError(
+            "y_true must hold integer class ids (labels): whole numbers, finite; got "
+            f"{values[~(np.isfinite(values) & (values == np.round(values)))][:3].tolist()}"
+        )
+    if values.size and np.abs(values.astype(np.float64)).max() >= _LARGEST_LABEL:
+        raise ValueError(
+            "y_true must hold class ids (labels) below 2**24 in magnitude: Keras passes them "
+            "to the loss as float32, which would merge larger ones; got "
+            f"{values.reshape(-1)[np.argmax(np.abs(values.reshape(-1)))]!r}"
+        )
 
 
 def _stacked(y_pred, parts: int) -> list[tf.Tensor]:
@@ -80,10 +121,36 @@ def _stacked(y_pred, parts: int) -> list[tf.Tensor]:
     return tf.unstack(y_pred, num=parts, axis=1)
 
 
+def _check_real(y_pred, what: str) -> None:
+    """When executing eagerly, raise unless ``y_pred`` holds real numbers: Keras would
+    drop the imaginary part of complex values with a warning, or fail on strings with a
+    ``TypeError``."""
+    if not tf.executing_eagerly():
+        return
+    if tf.is_tensor(y_pred) or isinstance(y_pred, np.ndarray):
+        dtype = y_pred.dtype
+    else:
+        try:
+            dtype = np.asarray(y_pred).dtype
+        except Exception as error:
+            raise _checks.not_an_array_error(f"y_pred ({what})", y_pred, error) from None
+    if _checks.dtype_kind(dtype) not in "biuf":
+        raise ValueError(f"y_pred ({what}) must hold real numbers; got dtype {dtype}")
+
+
 class _Loss(keras.losses.Loss):
-    """Hyperparameters named in ``_config`` go into ``get_config``."""
+    """Hyperparameters named in ``_config`` go into ``get_config``; ``y_pred`` is checked
+    eagerly for real numbers; an empty batch gives a connected 0."""
 
     _config: tuple[str, ...] = ()
+    _y_pred: str = "embeddings"  # what y_pred holds, for the messages
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        _check_real(y_pred, self._y_pred)
+        loss = super().__call__(y_true, y_pred, sample_weight=sample_weight)
+        if self.reduction not in (None, "none") and tuple(loss.shape) == (0,):
+            loss = tf.reduce_sum(loss)  # Keras returns an empty batch's losses unreduced
+        return loss
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -106,6 +173,7 @@ class _MiningLoss(_Loss):
                 f"sample_weight is not supported by {type(self).__name__}: a mining loss is "
                 "one number per batch; got a sample_weight"
             )
+        _check_labels(y_true)
         return super().__call__(y_true, y_pred)
 
 
@@ -133,7 +201,7 @@ class BatchHardTripletLoss(_MiningLoss):
         self, margin=0.2, metric="euclidean", soft=False, name="batch_hard_triplet_loss", **kwargs
     ):
         super().__init__(margin, metric, name=name, **kwargs)
-        self.soft = bool(soft)
+        self.soft = _checks.check_bool("soft", soft)
 
     def call(self, y_true, y_pred):
         return tl.batch_hard_triplet_loss(
@@ -161,6 +229,7 @@ class TripletLoss(_Loss):
     (anchor, positive, negative), ``y_true`` is ignored."""
 
     _config = ("margin", "metric")
+    _y_pred = "anchor, positive, negative stacked on axis 1"
 
     def __init__(self, margin=0.2, metric="sqeuclidean", name="triplet_loss", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -178,6 +247,7 @@ class ContrastiveLoss(_Loss):
     the same class), ``y_pred`` is ``(B, 2, D)``."""
 
     _config = ("margin",)
+    _y_pred = "x1, x2 stacked on axis 1"
 
     def __init__(self, margin=1.0, name="contrastive_loss", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -196,6 +266,7 @@ class ModifiedTripletLoss(_Loss):
     ignored; reduced by ``"sum"`` by default, as the function."""
 
     _config = ("margin",)
+    _y_pred = "anchor, positive stacked on axis 1"
 
     def __init__(self, margin=0.25, name="modified_triplet_loss", reduction="sum", **kwargs):
         super().__init__(name=name, reduction=reduction, **kwargs)

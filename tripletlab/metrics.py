@@ -23,7 +23,8 @@ Conventions (all three functions):
   order of the data).
 - A query whose class has no other point (``R_q = 0``) has no defined R-precision or
   MAP@R and is excluded from all three means (as in pytorch-metric-learning's
-  ``AccuracyCalculator``); if no query remains, ``ValueError``.
+  ``AccuracyCalculator``); if no query remains, ``ValueError`` (as for ``N = 0``).
+- Errors name the arguments, ``embeddings`` and ``labels``, as the losses do.
 
 Shapes: ``embeddings (N, D)``, ``labels (N,)`` integers; each function returns a Python
 float in [0, 1]. NumPy only (``O(N^2)`` memory). Notebook: 07_training.
@@ -46,9 +47,13 @@ def _ranked_relevance(embeddings, labels, metric: str) -> tuple[np.ndarray, np.n
     class. Rows are the kept queries, in index order.
     """
     _checks.check_metric(metric)
-    dist = np.asarray(tl.pairwise_distances(embeddings, metric=metric), dtype=np.float64)
-    labels = np.asarray(labels)
-    _checks.check_labels("labels", labels.shape, labels.dtype.kind, labels.dtype, len(dist))
+    x, dtype = tl._as_matrix("embeddings", embeddings)
+    labels = tl._as_labels(labels, len(x))
+    if len(x) == 0:
+        raise ValueError("embeddings must have at least one row (N > 0): there is no query")
+    # in the embeddings' dtype, as pairwise_distances returns them: float32 rows keep
+    # the ties that float32 distances have
+    dist = tl.pairwise_distances(x.astype(dtype), metric=metric).astype(np.float64)
     n = len(dist)
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     r = counts[inverse] - 1  # other points of the query's class

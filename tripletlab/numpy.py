@@ -1,9 +1,39 @@
 """The NumPy backend: the readable reference, and the oracle for the other two.
 
-Every function computes in float64 and returns the floating dtype it was given
-(float32 in, float32 out; integer or list input gives float64). This module holds the
-full contract of each function; ``tripletlab.torch`` and ``tripletlab.tensorflow``
-repeat the names and signatures and add only what is specific to their framework.
+This module holds the full contract of each function; ``tripletlab.torch`` and
+``tripletlab.tensorflow`` repeat the names and signatures and add only what is specific
+to their framework. The decisions that hold for every function, in every backend and
+loss object:
+
+- **Dtypes.** A function returns the floating dtype it was given (float32 in, float32
+  out; integer, boolean or list input gives this backend's default: float64 here,
+  ``torch.get_default_dtype()`` in PyTorch, float32 in TensorFlow). Inputs of different
+  float dtypes (an anchor in float32, a positive in float64) are computed and returned
+  in the wider one, as NumPy and PyTorch promote (float16 with bfloat16: float32); a
+  pair label such as ``same`` does not take part. Here values are computed in float64;
+  the *decisions* (which triplet is active, which negative is semi-hard) are taken on
+  distances rounded to the computing dtype of the frameworks: float32 for
+  float16/bfloat16/float32 input, float64 for float64 input, so that a triplet on a
+  boundary is counted the same in every backend.
+- **Active triplet.** A valid triplet is active when its hinge value as computed in
+  that dtype, ``d_ap - d_an + margin``, is ``> 0`` (pytorch-metric-learning's rule):
+  ``(d_ap - d_an) + margin`` with the margin rounded to the dtype, never the
+  rearranged ``d_an < d_ap + margin``, which rounds differently on the boundary.
+- **Semi-hard negative.** Farther than the positive means strictly: ``d_an > d_ap``
+  on the distances (not on squared distances), ties excluded.
+- **Empty batch.** ``B = 0`` rows is not an error: ``pairwise_distances`` gives a
+  ``(0, 0)`` matrix, the row-wise functions ``(0,)`` results, every loss 0 and
+  ``fraction_positive`` 0, as when no triplet is valid (in the framework backends a 0
+  still connected to the inputs: its gradient is zeros of their shape).
+- **Hyperparameters.** ``margin`` and ``eps`` accept every real scalar: a Python or
+  NumPy number of any int or float dtype, or a 0-d array or tensor. ``soft`` must be a
+  bool (``"no"`` or ``1`` is an error, not a truth value). Labels are integers of any
+  signed or unsigned dtype.
+- **Large and small values.** Rows are divided by a power of two near their largest
+  entry before anything is squared, so no intermediate overflows or underflows when the
+  result is in range. A distance beyond the dtype's range is ``inf``; a loss is never
+  ``inf`` or NaN: if one would be (a distance it needs overflows the dtype), it is a
+  ``ValueError`` naming the inputs (framework backends: when executing eagerly).
 
 Notebooks: 01_cosine_from_l2 (the identities), 02_similarity_matrices (the matrices),
 03_triplet_losses, 04_siamese_losses, 05_online_mining (the losses and the mining).
@@ -24,13 +54,42 @@ __all__ = list(PUBLIC_NAMES)  # the same names in every backend
 
 def _as_float(name: str, x) -> tuple[np.ndarray, np.dtype]:
     """``x`` as a float64 array, plus the dtype the result is returned in."""
-    x = np.asarray(x)
+    try:
+        x = np.asarray(x)
+    except Exception as error:  # ragged lists, objects whose __array__ fails
+        raise _checks.not_an_array_error(name, x, error) from None
     _checks.check_dtype_kind(name, x.dtype.kind, x.dtype)
     out_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
     x = x.astype(np.float64)
     if not np.isfinite(x).all():
         raise _checks.not_finite_error(name)
     return x, out_dtype
+
+
+def _compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype the framework backends compute ``dtype`` in (float32 up to 32 bits), in
+    which the decisions are taken here too."""
+    return np.dtype(np.float32 if dtype.itemsize <= 4 else np.float64)
+
+
+def _promote(*dtypes: np.dtype) -> np.dtype:
+    """The result dtype of several float inputs: the widest."""
+    return np.result_type(*dtypes)
+
+
+def _finite_loss(value, dtype: np.dtype, names: str):
+    """``value`` (float64) as ``dtype``; a ValueError if it is not finite in ``dtype``."""
+    value = np.asarray(value, np.float64)
+    if not np.all(np.abs(value) <= np.finfo(dtype).max):  # NaN fails too
+        raise _checks.overflow_error(names, dtype)
+    return value.astype(dtype)
+
+
+def _power_of_two(max_abs: np.ndarray) -> np.ndarray:
+    """A power of two ``<= max_abs`` (1 where it is 0): dividing by it is exact, and the
+    largest entry of the divided row lies in [1, 2), so its square cannot overflow."""
+    _, exponent = np.frexp(max_abs)
+    return np.where(max_abs > 0, np.ldexp(1.0, exponent - 1), 1.0)
 
 
 def _as_matrix(name: str, x) -> tuple[np.ndarray, np.dtype]:
@@ -42,19 +101,23 @@ def _as_matrix(name: str, x) -> tuple[np.ndarray, np.dtype]:
 
 def _as_labels(labels, batch: int | None) -> np.ndarray:
     """Class ids as an integer array; ``batch``: the length they must have, if known."""
-    labels = np.asarray(labels)
+    try:
+        labels = np.asarray(labels)
+    except Exception as error:
+        raise _checks.not_an_array_error("labels", labels, error) from None
     _checks.check_labels("labels", labels.shape, labels.dtype.kind, labels.dtype, batch)
     return labels
 
 
 def _pair_of_matrices(x, y):
     """Validate ``x`` (B, D) and ``y`` (M, D) or None; return both as float64 and the dtype."""
+    same = y is x
     x, dtype = _as_matrix("x", x)
-    if y is None:
+    if y is None or same:  # the very same object: the distances within one batch
         return x, None, dtype
     y, y_dtype = _as_matrix("y", y)
     _checks.check_same_features("x", x.shape, "y", y.shape)
-    return x, y, np.result_type(dtype, y_dtype)
+    return x, y, _promote(dtype, y_dtype)
 
 
 # --------------------------------------------------------------------------- distances
@@ -67,6 +130,8 @@ def l2_normalize(x, eps: float = 1e-12):
 
     A row whose norm is at most ``eps`` is returned as zeros, with a zero gradient in
     the framework backends (not the ``1/eps``-sized gradient of ``x / max(||x||, eps)``).
+    Each row is first divided by a power of two near its largest entry, so rows of any
+    finite size (up to the dtype's largest number) are normalized without overflow.
 
     >>> l2_normalize([[3.0, 4.0], [0.0, 0.0]])
     array([[0.6, 0.8],
@@ -76,10 +141,16 @@ def l2_normalize(x, eps: float = 1e-12):
     x, dtype = _as_float("x", x)
     _checks.check_rank("x", x.shape, min_rank=1)
     _checks.check_features("x", x.shape)
-    norm = np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
-    nonzero = norm > eps
-    unit = np.where(nonzero, x / np.where(nonzero, norm, 1.0), 0.0)
-    return unit.astype(dtype)
+    return _normalize(x, eps).astype(dtype)
+
+
+def _normalize(x: np.ndarray, eps: float) -> np.ndarray:
+    """Unit rows of a validated float64 array; rows of norm <= eps become zeros."""
+    scale = _power_of_two(np.abs(x).max(axis=-1, keepdims=True))
+    scaled = x / scale
+    scaled_norm = np.sqrt(np.sum(scaled * scaled, axis=-1, keepdims=True))
+    nonzero = scaled_norm * scale > eps
+    return np.where(nonzero, scaled / np.where(nonzero, scaled_norm, 1.0), 0.0)
 
 
 def cosine_similarity(a, b, eps: float = COSINE_EPS):
@@ -103,8 +174,8 @@ def cosine_similarity(a, b, eps: float = COSINE_EPS):
     _checks.check_rank("b", b.shape, min_rank=1)
     _checks.check_features("a", a.shape)
     _checks.check_broadcast("a", a.shape, "b", b.shape)
-    cos = np.sum(l2_normalize(a, eps) * l2_normalize(b, eps), axis=-1)
-    return np.clip(cos, -1.0, 1.0).astype(np.result_type(a_dtype, b_dtype))
+    cos = np.sum(_normalize(a, eps) * _normalize(b, eps), axis=-1)
+    return np.clip(cos, -1.0, 1.0).astype(_promote(a_dtype, b_dtype))
 
 
 def cosine_distance(a, b, eps: float = COSINE_EPS):
@@ -129,9 +200,20 @@ def similarity_matrix(x, y=None):
     Notebook: 02_similarity_matrices (the same matrix by nested loops).
     """
     x, y, dtype = _pair_of_matrices(x, y)
-    ux = l2_normalize(x, COSINE_EPS)
-    uy = ux if y is None else l2_normalize(y, COSINE_EPS)
+    ux = _normalize(x, COSINE_EPS)
+    uy = ux if y is None else _normalize(y, COSINE_EPS)
     return np.clip(ux @ uy.T, -1.0, 1.0).astype(dtype)
+
+
+def _scaled_squared_l2(x, y):
+    """``(q, s)`` with ``||x_i - y_j||^2 = q_ij s^2``: the Gram form on the rows divided
+    by a power of two ``s`` near the largest entry (exact), so nothing overflows."""
+    max_abs = np.abs(x).max(initial=0.0)
+    if y is not None:
+        max_abs = max(max_abs, np.abs(y).max(initial=0.0))
+    scale = _power_of_two(np.asarray(max_abs))
+    sq, _, _ = _gram_squared_distances(x / scale, None if y is None else y / scale)
+    return sq, scale
 
 
 def _gram_squared_distances(x, y):
@@ -149,7 +231,12 @@ def _gram_squared_distances(x, y):
 def pairwise_distances(x, y=None, metric: str = "euclidean"):
     """Distances between every row of ``x`` and every row of ``y``.
 
-    Shapes: ``x (B, D), y (M, D) -> (B, M)``; ``y=None`` means ``y = x``.
+    Shapes: ``x (B, D), y (M, D) -> (B, M)``; ``y=None`` (or ``y`` the very same
+    object as ``x``) means the distances within one batch, with exact zeros on the
+    diagonal. A ``y`` given is another batch: a row of ``x`` and an equal row of ``y``
+    are at distance 0 only up to rounding, because their squared norms come from two
+    different sums (for ``10 * randn(64, 128)`` in float32 that is ~0.1 in the
+    framework backends); pass ``y=None`` for the distances within a batch.
 
     ===============  ============================================
     ``metric``       ``D[i, j]``
@@ -169,28 +256,35 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
     rows are at distance 0 in every metric). With ``y is None`` the diagonal is exactly 0.
 
     Values and (framework) gradients are finite everywhere, including identical rows
-    and zero rows: the square root is only taken of entries that are > 0.
-    Notebook: 02_similarity_matrices.
+    and zero rows: the square root is only taken of entries that are > 0. The rows are
+    divided by a power of two near their largest entry first, so a distance is ``inf``
+    only when it is beyond the dtype's range (``sqeuclidean`` of float32 rows ~1e19
+    apart). ``B = 0`` rows give a ``(0, M)`` matrix. Notebook: 02_similarity_matrices.
     """
     _checks.check_metric(metric)
     x, y, dtype = _pair_of_matrices(x, y)
+    with np.errstate(over="ignore"):  # a distance beyond the dtype's range is inf
+        return _distances(x, y, metric).astype(dtype)
+
+
+def _distances(x: np.ndarray, y: np.ndarray | None, metric: str) -> np.ndarray:
+    """``pairwise_distances`` of validated float64 arrays, in float64."""
     if metric == "l1":
         other = x if y is None else y
         dist = np.abs(x[:, None, :] - other[None, :, :]).sum(axis=-1)
     elif metric == "cosine":
-        ux = l2_normalize(x, COSINE_EPS)
-        uy = None if y is None else l2_normalize(y, COSINE_EPS)
+        ux = _normalize(x, COSINE_EPS)
+        uy = None if y is None else _normalize(y, COSINE_EPS)
         sq, ux_sq, uy_sq = _gram_squared_distances(ux, uy)
         x_zero, y_zero = ux_sq[:, None] == 0, uy_sq[None, :] == 0
         dist = np.where(x_zero | y_zero, np.where(x_zero & y_zero, 0.0, 1.0), sq / 2.0)
         dist = np.minimum(dist, 2.0)
     else:
-        dist, _, _ = _gram_squared_distances(x, y)
-        if metric == "euclidean":
-            dist = np.sqrt(dist)
+        sq, scale = _scaled_squared_l2(x, y)
+        dist = np.sqrt(sq) * scale if metric == "euclidean" else sq * scale * scale
     if y is None:
         np.fill_diagonal(dist, 0.0)
-    return dist.astype(dtype)
+    return dist
 
 
 # --------------------------------------------------------------------------- losses
@@ -206,12 +300,14 @@ def _row_distances(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
     """``d(a_i, b_i)`` row by row, ``(B, D), (B, D) -> (B,)``: the metrics of
     ``pairwise_distances`` on matching rows (differences taken directly, not via Gram)."""
     if metric == "cosine":
-        return cosine_distance(a, b)
-    diff = a - b
+        cos = np.sum(_normalize(a, COSINE_EPS) * _normalize(b, COSINE_EPS), axis=-1)
+        return 1.0 - np.clip(cos, -1.0, 1.0)
     if metric == "l1":
-        return np.abs(diff).sum(axis=-1)
+        return np.abs(a - b).sum(axis=-1)
+    scale = _power_of_two(np.asarray(max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0))))
+    diff = a / scale - b / scale
     sq = np.sum(diff * diff, axis=-1)
-    return np.sqrt(sq) if metric == "euclidean" else sq
+    return np.sqrt(sq) * scale if metric == "euclidean" else sq * scale * scale
 
 
 def triplet_loss(
@@ -226,18 +322,24 @@ def triplet_loss(
 
     For unit vectors, the margin ``m`` on ``sqeuclidean`` selects the same triplets as
     ``m / 2`` on ``cosine``, and the loss is twice as large (notebook 01).
+    The three inputs may have different float dtypes: the result has the widest.
     Notebook: 03_triplet_losses.
     """
     margin = _checks.check_margin(margin)
     _checks.check_metric(metric)
     _checks.check_reduction(reduction)
-    (a, dtype), (p, _), (n, _) = (
+    (a, a_dtype), (p, p_dtype), (n, n_dtype) = (
         _as_matrix(name, v)
         for name, v in (("anchor", anchor), ("positive", positive), ("negative", negative))
     )
     _checks.check_same_shape(("anchor", "positive", "negative"), (a.shape, p.shape, n.shape))
-    losses = np.maximum(_row_distances(a, p, metric) - _row_distances(a, n, metric) + margin, 0)
-    return _reduce(losses, reduction).astype(dtype)
+    dtype = _promote(a_dtype, p_dtype, n_dtype)
+    compute = _compute_dtype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow: raised just below
+        d_ap = _row_distances(a, p, metric).astype(compute)  # the hinge in the computing
+        d_an = _row_distances(a, n, metric).astype(compute)  # dtype, as in the frameworks
+        losses = np.maximum(d_ap - d_an + compute.type(margin), 0.0).astype(np.float64)
+    return _finite_loss(_reduce(losses, reduction), dtype, "anchor, positive, negative")
 
 
 def _as_scores(scores) -> tuple[np.ndarray, np.dtype]:
@@ -254,7 +356,7 @@ def _mean_negative(scores: np.ndarray) -> np.ndarray:
 
 def _closest_negative(scores: np.ndarray) -> np.ndarray:
     candidate = ~np.eye(len(scores), dtype=bool) & (scores <= np.diag(scores)[:, None])
-    return np.where(candidate, scores, -np.inf).max(axis=1)
+    return np.where(candidate, scores, -np.inf).max(axis=1, initial=-np.inf)
 
 
 def mean_negative(scores):
@@ -299,7 +401,8 @@ def modified_triplet_loss(scores, margin: float = 0.25, reduction: str = "sum"):
     -2, which makes ``L2`` vanish for any margin below 1; here it is 0 for every margin.)
 
     Shapes: ``(B, B)`` -> ``(B,)`` with ``reduction="none"``, else a scalar (``sum`` by
-    default, as in the source). ``B = 1`` is an error: a row needs a negative.
+    default, as in the source). ``B = 1`` is an error: a row needs a negative (``B = 0``
+    has no row, and gives 0).
 
     SPEC worked numbers: for ``[[0.9, -0.8, 0.3, -0.5], [-0.4, 0.5, 0.1, -0.1],
     [0.3, 0.1, -0.4, -0.8], [-0.5, -0.2, -0.7, 0.5]]``, ``mean_neg = [-1/3, -2/15,
@@ -328,23 +431,27 @@ def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean")
     ``same = 1 - Y`` when following the paper.
 
     Shapes: ``x1, x2 (B, D)``, ``same (B,)`` of 0/1 (bool, int or float) -> ``(B,)``
-    with ``reduction="none"``, else a scalar (``mean`` by default, or ``sum``).
-    Notebook: 04_siamese_losses.
+    with ``reduction="none"``, else a scalar (``mean`` by default, or ``sum``). The
+    result has the wider dtype of ``x1`` and ``x2``. Each pair takes its own branch
+    (never ``0 * inf``): a dissimilar pair farther than the margin costs exactly 0 at
+    any distance. Notebook: 04_siamese_losses.
     """
     margin = _checks.check_margin(margin)
     _checks.check_reduction(reduction)
-    x1, dtype = _as_matrix("x1", x1)
-    x2, _ = _as_matrix("x2", x2)
+    x1, x1_dtype = _as_matrix("x1", x1)
+    x2, x2_dtype = _as_matrix("x2", x2)
     _checks.check_same_shape(("x1", "x2"), (x1.shape, x2.shape))
     same, _ = _as_float("same", same)
-    _checks.check_rank("same", same.shape, rank=1)
+    _checks.check_rank("same", same.shape, rank=1, what=_checks.SAME_VECTOR)
     _checks.check_same_shape(("same", "rows of x1"), (same.shape, x1.shape[:1]))
     if not np.isin(same, (0.0, 1.0)).all():
         raise _checks.not_binary_error("same")
-    sq = np.sum((x1 - x2) ** 2, axis=1)
-    dist = np.sqrt(sq)
-    losses = 0.5 * same * sq + 0.5 * (1.0 - same) * np.maximum(margin - dist, 0.0) ** 2
-    return _reduce(losses, reduction).astype(dtype)
+    with np.errstate(over="ignore"):  # overflow: raised just below
+        dist = _row_distances(x1, x2, "euclidean")
+        pull = 0.5 * _row_distances(x1, x2, "sqeuclidean")
+        losses = np.where(same == 1.0, pull, 0.5 * np.maximum(margin - dist, 0.0) ** 2)
+        losses = _reduce(losses, reduction)
+    return _finite_loss(losses, _promote(x1_dtype, x2_dtype), "x1, x2")
 
 
 # --------------------------------------------------------------------------- mining
@@ -388,11 +495,21 @@ def _triplet_mask(labels: np.ndarray) -> np.ndarray:
 
 
 def _mining_inputs(embeddings, labels, margin, metric):
+    """``(D, labels, margin, dtype)``: the distances rounded to the computing dtype, in
+    which the mining decides (see the module docstring), and the margin in that dtype."""
     margin = _checks.check_margin(margin)
     _checks.check_metric(metric)
     x, dtype = _as_matrix("embeddings", embeddings)
     labels = _as_labels(labels, x.shape[0])
-    return pairwise_distances(x, metric=metric).astype(np.float64), labels, margin, dtype
+    compute = _compute_dtype(dtype)
+    with np.errstate(over="ignore"):  # a distance beyond the dtype is inf: raised later
+        dist = _distances(x, None, metric).astype(compute)
+    return dist, labels, compute.type(margin), dtype
+
+
+def _mean(losses: np.ndarray) -> float:
+    """The mean in float64 (0 for no loss, NaN if a distance overflowed: raised later)."""
+    return losses.astype(np.float64).mean() if losses.size else 0.0
 
 
 def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str = "euclidean"):
@@ -409,6 +526,11 @@ def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str 
     - ``fraction_positive``: (valid triplets with a positive loss) / (valid triplets);
       0 when there are no valid triplets.
 
+    A triplet has a positive loss (is *active*) when its hinge ``d_ap - d_an + margin``,
+    as computed in the computing dtype, is ``> 0``; on the boundary, ``x = [[0], [1],
+    [1.2]]`` with labels ``[0, 0, 1]`` in float64 gives ``1 - 1.2 + 0.2 = 5.6e-17 > 0``,
+    so both valid triplets count: ``(0.5, 1.0)``, as in pytorch-metric-learning.
+
     Shapes: ``embeddings (B, D)``, ``labels (B,)`` integers -> two scalars.
     This backend builds the ``(B, B, B)`` cube of triplets (readable, ``O(B^3)``
     memory); the framework backends never do. Notebook: 05_online_mining.
@@ -416,12 +538,14 @@ def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str 
     dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
     d_ap = dist[:, :, None]  # (B, B, 1): anchor a, positive p
     d_an = dist[:, None, :]  # (B, 1, B): anchor a, negative n
-    losses = np.maximum(d_ap - d_an + margin, 0.0) * _triplet_mask(labels)  # (B, B, B)
-    n_valid = _triplet_mask(labels).sum()
-    n_positive = (losses > 0).sum()
-    loss = losses.sum() / n_positive if n_positive else 0.0
-    fraction = n_positive / n_valid if n_valid else 0.0
-    return np.asarray(loss, dtype), np.asarray(fraction, dtype)
+    valid = _triplet_mask(labels)  # (B, B, B)
+    with np.errstate(invalid="ignore"):  # inf - inf: an overflowed distance, raised below
+        hinge = d_ap - d_an + margin  # in the computing dtype: the one rule for "active"
+    active = valid & (hinge > 0)
+    n_valid, n_active = valid.sum(), active.sum()
+    loss = np.nan if np.isnan(hinge[valid]).any() else _mean(hinge[active])
+    fraction = n_active / n_valid if n_valid else 0.0
+    return _finite_loss(loss, dtype, "embeddings"), np.asarray(fraction, dtype)
 
 
 def batch_hard_triplet_loss(
@@ -444,14 +568,16 @@ def batch_hard_triplet_loss(
     Shapes: ``embeddings (B, D)``, ``labels (B,)`` integers -> a scalar.
     Notebook: 05_online_mining.
     """
+    soft = _checks.check_bool("soft", soft)
     dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
     positive, negative = _positive_mask(labels), _negative_mask(labels)
     valid = positive.any(axis=1) & negative.any(axis=1)
-    hardest_positive = np.where(positive, dist, -np.inf).max(axis=1)
-    hardest_negative = np.where(negative, dist, np.inf).min(axis=1)
-    gap = (hardest_positive - hardest_negative)[valid]
+    hardest_positive = np.where(positive, dist, -np.inf).max(axis=1, initial=-np.inf)
+    hardest_negative = np.where(negative, dist, np.inf).min(axis=1, initial=np.inf)
+    with np.errstate(invalid="ignore"):  # inf - inf: an overflowed distance, raised below
+        gap = (hardest_positive - hardest_negative)[valid]
     losses = np.logaddexp(0.0, gap) if soft else np.maximum(gap + margin, 0.0)
-    return np.asarray(losses.mean() if valid.any() else 0.0, dtype)
+    return _finite_loss(_mean(losses), dtype, "embeddings")
 
 
 def batch_semihard_triplet_loss(
@@ -465,6 +591,8 @@ def batch_semihard_triplet_loss(
     TF-Addons' ``TripletSemiHardLoss``). The pair's loss is ``max(D[a, p] -
     D[a, n*] + margin, 0)``; the loss is the mean over all pairs whose anchor has a
     negative (easy pairs included, as in TF-Addons); 0 when there are none.
+    "Farther" is strict and on the distances in the computing dtype: a negative at
+    exactly ``D[a, p]`` is not semi-hard.
 
     Shapes: ``embeddings (B, D)``, ``labels (B,)`` integers -> a scalar.
     Notebook: 05_online_mining.
@@ -475,8 +603,9 @@ def batch_semihard_triplet_loss(
     d_ap = dist[:, :, None]  # (B, B, 1)
     d_an = np.broadcast_to(dist[:, None, :], (len(dist),) * 3)  # (B, B, B): [a, p, n]
     farther = negative[:, None, :] & (d_an > d_ap)  # n is a negative beyond the positive
-    semihard = np.where(farther, d_an, np.inf).min(axis=2)
-    farthest = np.where(negative, dist, -np.inf).max(axis=1, keepdims=True)
+    semihard = np.where(farther, d_an, np.inf).min(axis=2, initial=np.inf)
+    farthest = np.where(negative, dist, -np.inf).max(axis=1, keepdims=True, initial=-np.inf)
     chosen = np.where(farther.any(axis=2), semihard, farthest)
-    losses = np.maximum(dist - chosen + margin, 0.0)[pairs]
-    return np.asarray(losses.mean() if pairs.any() else 0.0, dtype)
+    with np.errstate(invalid="ignore"):  # inf - inf: an overflowed distance, raised below
+        losses = np.maximum(dist - chosen + margin, 0.0)[pairs]
+    return _finite_loss(_mean(losses), dtype, "embeddings")

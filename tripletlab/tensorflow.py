@@ -11,9 +11,14 @@ Framework notes, for every function:
 - Gradients are finite everywhere: zero rows and identical rows get zero gradients
   where the function is not differentiable (``tf.norm`` at a zero vector gives a NaN
   gradient; nothing here takes a square root of 0).
+- Inputs of different float dtypes are computed in the wider one (float16 with
+  bfloat16: float32), as in the other backends; TensorFlow itself refuses mixed dtypes.
 - Large and small norms do not overflow: rows are rescaled by a power of two (exact)
   before anything is squared.
-- The NaN/inf check on inputs runs only when executing eagerly.
+- The NaN/inf checks (on inputs, and on a loss that a distance overflowing the dtype
+  would make infinite) run only when executing eagerly.
+- Labels may be any integer dtype, unsigned included (compared as int64). Inputs must
+  have a known rank (inside ``tf.function``, give an ``input_signature`` with a shape).
 """
 
 from __future__ import annotations
@@ -33,9 +38,24 @@ _EXPONENT_BITS = {tf.float32: (tf.int32, 0x7F800000), tf.float64: (tf.int64, 0x7
 # --------------------------------------------------------------------------- checks
 
 
+def _as_tensor(name: str, x) -> tf.Tensor:
+    """``x`` as a tensor of known rank; a ValueError naming ``name`` if it cannot be one
+    (ragged lists, objects whose ``__array__`` fails) or if its rank is unknown."""
+    try:
+        x = tf.convert_to_tensor(x)
+    except (TypeError, ValueError) as error:
+        raise _checks.not_an_array_error(name, x, error) from None
+    if x.shape.rank is None:
+        raise ValueError(
+            f"{name} must have a known rank (number of axes); got a tensor of unknown rank "
+            "(in a tf.function, give an input_signature with a shape such as [None, D])"
+        )
+    return x
+
+
 def _as_float(name: str, x) -> tuple[tf.Tensor, tf.DType]:
     """``x`` as a float tensor to compute in, plus the dtype the result is returned in."""
-    x = tf.convert_to_tensor(x)
+    x = _as_tensor(name, x)
     real = x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool
     _checks.check_dtype_kind(name, "f" if real else "O", x.dtype)
     out_dtype = x.dtype if x.dtype.is_floating else tf.float32
@@ -53,22 +73,48 @@ def _as_matrix(name: str, x) -> tuple[tf.Tensor, tf.DType]:
 
 
 def _as_labels(labels, batch: int | None = None) -> tf.Tensor:
-    """Class ids as an integer tensor; ``batch``: the length they must have, if known."""
-    labels = tf.convert_to_tensor(labels)
-    kind = "i" if labels.dtype.is_integer else ("b" if labels.dtype == tf.bool else "f")
+    """Class ids as an integer tensor; ``batch``: the length they must have, if known.
+    Unsigned ids become int64 (uint64 by reinterpreting its bits: distinct stay distinct)."""
+    labels = _as_tensor("labels", labels)
+    kind = _checks.dtype_kind(labels.dtype)
     _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, batch)
+    if labels.dtype == tf.uint64:
+        return tf.bitcast(labels, tf.int64)
+    if labels.dtype.is_unsigned or labels.dtype.is_floating:  # floats: only when empty
+        return tf.cast(labels, tf.int64)
     return labels
 
 
-def _promote(a_dtype: tf.DType, b_dtype: tf.DType) -> tuple[tf.DType, tf.DType]:
-    """The result dtype of two float inputs (the wider one), and the dtype to compute in."""
-    dtype = a_dtype if a_dtype.size >= b_dtype.size else b_dtype
+def _promote(*dtypes: tf.DType) -> tuple[tf.DType, tf.DType]:
+    """The result dtype of float inputs (the widest; float16 with bfloat16 is float32),
+    and the dtype to compute in."""
+    dtype = dtypes[0]
+    for other in dtypes[1:]:
+        if other.size > dtype.size:
+            dtype = other
+        elif other.size == dtype.size and other != dtype:  # float16 and bfloat16
+            dtype = tf.float32
     return dtype, (tf.float32 if dtype in _HALF else dtype)
 
 
+def _finite_loss(loss: tf.Tensor, dtype: tf.DType, names: str) -> tf.Tensor:
+    """``loss`` in ``dtype``; when executing eagerly a ValueError if it is not finite (a
+    distance overflowed the dtype: the inputs themselves are finite)."""
+    loss = tf.cast(loss, dtype)
+    if tf.executing_eagerly() and not bool(tf.reduce_all(tf.math.is_finite(loss))):
+        raise _checks.overflow_error(names, dtype.name)
+    return loss
+
+
+def _max_abs(x: tf.Tensor) -> tf.Tensor:
+    """The largest ``|entry|`` of ``x``, 0 for an empty tensor (not ``reduce_max``'s -inf)."""
+    return tf.maximum(tf.reduce_max(tf.abs(x)), tf.zeros([], x.dtype))
+
+
 def _pair_of_matrices(x, y):
+    same = y is x
     x, dtype = _as_matrix("x", x)
-    if y is None:
+    if y is None or same:  # the very same tensor: the distances within one batch
         return x, None, dtype
     y, y_dtype = _as_matrix("y", y)
     _checks.check_same_features("x", tuple(x.shape), "y", tuple(y.shape))
@@ -201,9 +247,9 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
 
 def _scaled_squared_l2(x: tf.Tensor, y: tf.Tensor | None):
     """``(q, s)`` with ``||x_i - y_j||^2 = q_ij s^2``; see ``tripletlab.torch``."""
-    max_abs = tf.reduce_max(tf.abs(x))
+    max_abs = _max_abs(x)
     if y is not None:
-        max_abs = tf.maximum(max_abs, tf.reduce_max(tf.abs(y)))
+        max_abs = tf.maximum(max_abs, _max_abs(y))
     scale = _power_of_two_scale(max_abs)
     sq, _, _ = _gram_squared_distances(x / scale, None if y is None else y / scale)
     return sq, scale
@@ -251,9 +297,11 @@ def _row_distances(a: tf.Tensor, b: tf.Tensor, metric: str) -> tf.Tensor:
         return 1.0 - _cosine(a, b, COSINE_EPS)
     if metric == "l1":
         return tf.reduce_sum(tf.abs(a - b), axis=-1)
-    scale = _power_of_two_scale(tf.maximum(tf.reduce_max(tf.abs(a)), tf.reduce_max(tf.abs(b))))
+    scale = _power_of_two_scale(tf.maximum(_max_abs(a), _max_abs(b)))
     diff = a / scale - b / scale
     sq = tf.reduce_sum(diff * diff, axis=-1)
+    if metric == "half_sqeuclidean":  # the contrastive loss's D^2 / 2, halved before scaling
+        return sq * 0.5 * scale * scale
     return _scaled_sqrt(sq, scale) if metric == "euclidean" else sq * scale * scale
 
 
@@ -264,14 +312,16 @@ def triplet_loss(
     margin = _checks.check_margin(margin)
     _checks.check_metric(metric)
     _checks.check_reduction(reduction)
-    a, dtype = _as_matrix("anchor", anchor)
-    p, _ = _as_matrix("positive", positive)
-    n, _ = _as_matrix("negative", negative)
+    a, a_dtype = _as_matrix("anchor", anchor)
+    p, p_dtype = _as_matrix("positive", positive)
+    n, n_dtype = _as_matrix("negative", negative)
     _checks.check_same_shape(
         ("anchor", "positive", "negative"), (tuple(a.shape), tuple(p.shape), tuple(n.shape))
     )
+    dtype, compute = _promote(a_dtype, p_dtype, n_dtype)
+    a, p, n = (tf.cast(v, compute) for v in (a, p, n))
     losses = tf.nn.relu(_row_distances(a, p, metric) - _row_distances(a, n, metric) + margin)
-    return tf.cast(_reduce(losses, reduction), dtype)
+    return _finite_loss(_reduce(losses, reduction), dtype, "anchor, positive, negative")
 
 
 def _as_scores(scores) -> tuple[tf.Tensor, tf.DType]:
@@ -334,19 +384,21 @@ def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean")
     """
     margin = _checks.check_margin(margin)
     _checks.check_reduction(reduction)
-    x1, dtype = _as_matrix("x1", x1)
-    x2, _ = _as_matrix("x2", x2)
+    x1, x1_dtype = _as_matrix("x1", x1)
+    x2, x2_dtype = _as_matrix("x2", x2)
     _checks.check_same_shape(("x1", "x2"), (tuple(x1.shape), tuple(x2.shape)))
+    dtype, compute = _promote(x1_dtype, x2_dtype)
+    x1, x2 = tf.cast(x1, compute), tf.cast(x2, compute)
     same, _ = _as_float("same", same)
-    _checks.check_rank("same", tuple(same.shape), rank=1)
+    _checks.check_rank("same", tuple(same.shape), rank=1, what=_checks.SAME_VECTOR)
     _checks.check_same_shape(("same", "rows of x1"), (tuple(same.shape), tuple(x1.shape[:1])))
     if tf.executing_eagerly() and not bool(tf.reduce_all((same == 0) | (same == 1))):
         raise _checks.not_binary_error("same")
-    same = tf.cast(same, x1.dtype)
-    sq = _row_distances(x1, x2, "sqeuclidean")
     dist = _row_distances(x1, x2, "euclidean")
-    losses = 0.5 * same * sq + 0.5 * (1.0 - same) * tf.nn.relu(margin - dist) ** 2
-    return tf.cast(_reduce(losses, reduction), dtype)
+    pull = _row_distances(x1, x2, "half_sqeuclidean")
+    # each pair its own branch: never 0 * inf for a dissimilar pair far away
+    losses = tf.where(same == 1, pull, 0.5 * tf.nn.relu(margin - dist) ** 2)
+    return _finite_loss(_reduce(losses, reduction), dtype, "x1, x2")
 
 
 # --------------------------------------------------------------------------- mining
@@ -381,22 +433,61 @@ def negative_mask(labels):
 
 
 def _mining_inputs(embeddings, labels, margin, metric):
+    """``(D, labels, margin, dtype, unit)``: ``unit`` is the power of two the losses are
+    summed in (see ``tripletlab.torch._block_terms``): sums of large distances stay finite."""
     margin = _checks.check_margin(margin)
     _checks.check_metric(metric)
     x, dtype = _as_matrix("embeddings", embeddings)
     labels = _as_labels(labels, x.shape[0])
-    return pairwise_distances(x, metric=metric), labels, margin, dtype
+    unit = _sum_unit(x, metric)
+    return _distances(x, None, metric), labels, margin, dtype, unit
+
+
+def _sum_unit(x: tf.Tensor, metric: str) -> tf.Tensor:
+    """1 for the cosine metric (distances in [0, 2]), else a power of two near ``max|x|``."""
+    if metric == "cosine":
+        return tf.ones([], x.dtype)
+    return _power_of_two_scale(_max_abs(x))
+
+
+def _mean_in_unit(losses: tf.Tensor, counted: tf.Tensor, unit: tf.Tensor) -> tf.Tensor:
+    """The mean of ``losses`` where ``counted`` (0 if none), summed in units of ``unit``."""
+    in_unit = tf.where(counted, losses / unit, tf.zeros_like(losses))
+    count = tf.maximum(tf.reduce_sum(tf.cast(counted, losses.dtype)), 1.0)
+    return tf.reduce_sum(in_unit) / count * unit
+
+
+def _hinge_thresholds(d_ap: tf.Tensor, margin: float) -> tf.Tensor:
+    """``t`` with: ``(d_ap - d_an) + margin > 0``, as computed, exactly when ``d_an < t``.
+
+    See ``tripletlab.torch._hinge_thresholds``: ``d_ap + margin``, moved by at most two
+    representable numbers each way.
+    """
+
+    def active(d_an):
+        return d_ap - d_an + margin > 0
+
+    up = tf.fill(tf.shape(d_ap), tf.constant(float("inf"), d_ap.dtype))
+    t = d_ap + margin
+    for _ in range(2):
+        t = tf.where(active(t), tf.math.nextafter(t, up), t)
+    for _ in range(2):
+        below = tf.math.nextafter(t, -up)
+        t = tf.where(active(below), t, below)
+    return t
 
 
 def _active_triplet_counts(dist, positive, negative, margin):
     """``(c_ap - c_an, N)``: per-pair counts of the active triplets, and their number.
 
-    Sorting and binary search, no gradient; see ``tripletlab.torch``.
+    A triplet is active when its hinge ``D[a, p] - D[a, n] + margin`` is ``> 0``, that is
+    when ``D[a, n] < t_p`` (``_hinge_thresholds``). Sorting and binary search, no
+    gradient; see ``tripletlab.torch``.
     """
     d = tf.stop_gradient(dist)
     batch = tf.shape(d)[0]
     infinity = tf.fill(tf.shape(d), tf.constant(float("inf"), d.dtype))
-    threshold = tf.where(positive, d + margin, -infinity)  # -inf: not a positive
+    threshold = tf.where(positive, _hinge_thresholds(d, margin), -infinity)  # -inf: no positive
     negatives = tf.sort(tf.where(negative, d, infinity), axis=1)
     c_ap = tf.searchsorted(negatives, threshold, side="left", out_type=tf.int32)
     thresholds = tf.sort(threshold, axis=1)
@@ -414,16 +505,30 @@ def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str 
     counts of active triplets from sorting and binary search, and its gradient is
     exactly the triplet cube's.
     """
-    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
+    dist, labels, margin, dtype, unit = _mining_inputs(embeddings, labels, margin, metric)
     positive, negative = _positive_mask(labels), _negative_mask(labels)
     weights, n_positive = _active_triplet_counts(dist, positive, negative, margin)
     per_anchor = [tf.reduce_sum(tf.cast(m, tf.int64), axis=1) for m in (positive, negative)]
     n_valid = tf.cast(tf.reduce_sum(per_anchor[0] * per_anchor[1]), dist.dtype)
     n_positive = tf.cast(n_positive, dist.dtype)
-    total = tf.reduce_sum(weights * dist) + margin * n_positive
-    loss = total / tf.maximum(n_positive, 1.0)
+    # the mean active hinge, (sum (c_ap - c_an) D + margin N) / N; where that sum
+    # overflows though the mean does not, summed in units of a power of two
+    total = tf.reduce_sum(weights * (dist / unit))
+    count = tf.maximum(n_positive, 1.0)
+    direct = (total * unit + margin * n_positive) / count
+    in_unit = total / count * unit + margin * tf.cast(n_positive > 0, dist.dtype)
+    loss = tf.where(tf.math.is_finite(direct), direct, in_unit)
     fraction = n_positive / tf.maximum(n_valid, 1.0)
-    return tf.cast(loss, dtype), tf.cast(fraction, dtype)
+    return _finite_loss(loss, dtype, "embeddings"), tf.cast(fraction, dtype)
+
+
+def _arg(arg, values: tf.Tensor, pad: float) -> tf.Tensor:
+    """``arg(values, axis=1)`` (int32), also for ``B = 0`` rows, where TensorFlow refuses
+    the empty axis: a column of ``pad`` appended (never preferred: ties keep the lowest
+    index) and the index clipped to the real columns (rows without a choice are masked)."""
+    column = tf.fill(tf.stack([tf.shape(values)[0], 1]), tf.constant(pad, values.dtype))
+    index = arg(tf.concat([values, column], axis=1), axis=1, output_type=tf.int32)
+    return tf.minimum(index, tf.maximum(tf.shape(values)[1] - 1, 0))
 
 
 def batch_hard_triplet_loss(
@@ -437,6 +542,7 @@ def batch_hard_triplet_loss(
     of those ``2B`` entries only.
     """
     margin = _checks.check_margin(margin)
+    soft = _checks.check_bool("soft", soft)
     _checks.check_metric(metric)
     x, dtype = _as_matrix("embeddings", embeddings)
     labels = _as_labels(labels, x.shape[0])
@@ -446,16 +552,15 @@ def batch_hard_triplet_loss(
     fixed = tf.stop_gradient(key)
     below = tf.fill(tf.shape(key), tf.constant(-1.0, key.dtype))  # key >= 0
     above = tf.fill(tf.shape(key), tf.constant(float("inf"), key.dtype))
-    farthest = tf.argmax(tf.where(positive, fixed, below), axis=1, output_type=tf.int32)
-    closest = tf.argmin(tf.where(negative, fixed, above), axis=1, output_type=tf.int32)
+    farthest = _arg(tf.argmax, tf.where(positive, fixed, below), -1.0)
+    closest = _arg(tf.argmin, tf.where(negative, fixed, above), float("inf"))
     hardest_positive = to_distance(tf.gather(key, farthest[:, None], batch_dims=1)[:, 0])
     hardest_negative = to_distance(tf.gather(key, closest[:, None], batch_dims=1)[:, 0])
     gap = hardest_positive - hardest_negative
     gap = tf.where(valid, gap, tf.zeros_like(gap))
     losses = tf.nn.softplus(gap) if soft else tf.nn.relu(gap + margin)
-    n_valid = tf.maximum(tf.reduce_sum(tf.cast(valid, key.dtype)), 1.0)
-    loss = tf.reduce_sum(tf.where(valid, losses, tf.zeros_like(losses))) / n_valid
-    return tf.cast(loss, dtype)
+    loss = _mean_in_unit(losses, valid, _sum_unit(x, metric))
+    return _finite_loss(loss, dtype, "embeddings")
 
 
 def batch_semihard_triplet_loss(
@@ -467,7 +572,7 @@ def batch_semihard_triplet_loss(
     and ``tf.searchsorted`` finds, for every positive, the first negative farther than
     it. ``O(B^2 log B)`` time, ``(B, B)`` memory.
     """
-    dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
+    dist, labels, margin, dtype, unit = _mining_inputs(embeddings, labels, margin, metric)
     positive, negative = _positive_mask(labels), _negative_mask(labels)
     n_negatives = tf.reduce_sum(tf.cast(negative, tf.int32), axis=1, keepdims=True)  # (B, 1)
     fixed = tf.stop_gradient(dist)
@@ -480,9 +585,7 @@ def batch_semihard_triplet_loss(
     d_an = tf.gather(dist, chosen, batch_dims=1)
     pairs = positive & (n_negatives > 0)
     losses = tf.nn.relu(dist - d_an + margin)
-    n_pairs = tf.maximum(tf.reduce_sum(tf.cast(pairs, dist.dtype)), 1.0)
-    loss = tf.reduce_sum(tf.where(pairs, losses, tf.zeros_like(losses))) / n_pairs
-    return tf.cast(loss, dtype)
+    return _finite_loss(_mean_in_unit(losses, pairs, unit), dtype, "embeddings")
 
 
 # --------------------------------------------------------------------------- siamese head

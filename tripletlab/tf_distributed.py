@@ -88,6 +88,7 @@ class CrossReplicaLoss(keras.losses.Loss):
                 "sample_weight is not supported by CrossReplicaLoss: a mining loss is one "
                 "number per batch; got a sample_weight"
             )
+        keras_losses._check_labels(y_true)
         return super().__call__(y_true, y_pred)
 
     def call(self, y_true, y_pred):

@@ -11,10 +11,13 @@ Framework notes, for every function:
 - Gradients are finite everywhere: zero rows and identical rows get zero gradients
   where the function is not differentiable (no NaN from ``sqrt(0)``, no ``1/eps``-sized
   gradient as ``torch.nn.functional.cosine_similarity`` gives at a zero vector).
+- Inputs of different float dtypes are computed in the wider one, as
+  ``torch.promote_types`` does (float16 with bfloat16: float32).
 - Large and small norms do not overflow: rows are rescaled by a power of two (exact)
-  before anything is squared.
-- The NaN/inf check on inputs runs only in eager mode (not while ``torch.compile``
-  traces).
+  no larger than their largest entry before anything is squared.
+- The NaN/inf checks (on inputs, and on a loss that a distance overflowing the dtype
+  would make infinite) run only in eager mode (not while ``torch.compile`` traces).
+- Labels may be any integer dtype, unsigned included (compared as int64).
 """
 
 from __future__ import annotations
@@ -35,10 +38,20 @@ _HALF = (torch.float16, torch.bfloat16)
 # --------------------------------------------------------------------------- checks
 
 
+def _as_tensor(name: str, x, device=None) -> torch.Tensor:
+    """``x`` as a tensor (unchanged if it is one); a ValueError naming ``name`` if it
+    cannot be one (strings, ragged lists, objects whose ``__array__`` fails)."""
+    if isinstance(x, torch.Tensor):
+        return x
+    try:
+        return torch.as_tensor(x, device=device)
+    except Exception as error:
+        raise _checks.not_an_array_error(name, x, error) from None
+
+
 def _as_float(name: str, x) -> tuple[torch.Tensor, torch.dtype]:
     """``x`` as a float tensor to compute in, plus the dtype the result is returned in."""
-    if not isinstance(x, torch.Tensor):
-        x = torch.as_tensor(x)
+    x = _as_tensor(name, x)
     _checks.check_dtype_kind(name, "c" if x.is_complex() else "f", x.dtype)
     out_dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
     x = x.to(torch.float32 if out_dtype in _HALF else out_dtype)
@@ -54,21 +67,45 @@ def _as_matrix(name: str, x) -> tuple[torch.Tensor, torch.dtype]:
     return x, dtype
 
 
+_UNSIGNED = (torch.uint8, torch.uint16, torch.uint32, torch.uint64)
+
+
+def _as_numpy_labels(labels, error: Exception):
+    """Raise the ValueError for labels PyTorch cannot convert, naming their NumPy dtype."""
+    import numpy as np
+
+    try:
+        array = np.asarray(labels)
+    except Exception:
+        raise _checks.not_an_array_error("labels", labels, error) from None
+    _checks.check_labels("labels", array.shape, array.dtype.kind, array.dtype, None)
+    raise _checks.not_an_array_error("labels", labels, error)
+
+
 def _as_labels(labels, x: torch.Tensor | None = None) -> torch.Tensor:
     """Class ids as an integer tensor, one per row of the embeddings ``x`` and on their
-    device when ``x`` is given."""
+    device when ``x`` is given. Unsigned ids become int64 (uint64 by reinterpreting its
+    bits, which keeps distinct ids distinct): PyTorch sorts and searches few unsigned
+    dtypes."""
     if not isinstance(labels, torch.Tensor):
-        labels = torch.as_tensor(labels)
-    kind = "i" if not (labels.is_floating_point() or labels.is_complex()) else "f"
-    kind = "b" if labels.dtype == torch.bool else kind
+        try:
+            labels = torch.as_tensor(labels)
+        except Exception as error:  # strings: say what NumPy reads them as
+            _as_numpy_labels(labels, error)
+    kind = _checks.dtype_kind(labels.dtype)
     batch = None if x is None else x.shape[0]
     _checks.check_labels("labels", tuple(labels.shape), kind, labels.dtype, batch)
+    if labels.dtype == torch.uint64:
+        labels = labels.view(torch.int64)
+    elif labels.dtype in _UNSIGNED or labels.is_floating_point():  # floats: only when empty
+        labels = labels.to(torch.int64)
     return labels if x is None else labels.to(x.device)
 
 
 def _pair_of_matrices(x, y):
+    same = y is x
     x, dtype = _as_matrix("x", x)
-    if y is None:
+    if y is None or same:  # the very same tensor: the distances within one batch
         return x, None, dtype
     y, y_dtype = _as_matrix("y", y)
     _checks.check_same_features("x", tuple(x.shape), "y", tuple(y.shape))
@@ -78,13 +115,22 @@ def _pair_of_matrices(x, y):
 
 
 def _power_of_two_scale(max_abs: torch.Tensor) -> torch.Tensor:
-    """A power of two close to ``max_abs`` (1 where it is 0), detached: dividing by it is exact.
+    """A power of two ``<= max_abs`` (1 where it is 0), detached: dividing by it is exact.
 
     The quantities below are homogeneous in the inputs, so a constant rescaling gives
-    exact values and exact gradients while keeping squares away from overflow.
+    exact values and exact gradients while keeping squares away from overflow: the
+    largest entry divided by it lies in [1, 2). (``2**exponent`` of ``frexp``, the power
+    just above ``max_abs``, is ``inf`` for float32 values of ``2**127`` and more.)
     """
-    _, exponent = torch.frexp(max_abs.detach())
-    return torch.ldexp(torch.ones_like(max_abs), exponent)
+    max_abs = max_abs.detach()
+    _, exponent = torch.frexp(max_abs)
+    scale = torch.ldexp(torch.ones_like(max_abs), exponent - 1)
+    return torch.where(max_abs > 0, scale, torch.ones_like(scale))
+
+
+def _max_abs(x: torch.Tensor) -> torch.Tensor:
+    """The largest ``|entry|`` of ``x``, 0 for an empty tensor (``amax`` refuses it)."""
+    return x.abs().amax() if x.numel() else x.new_zeros(())
 
 
 # --------------------------------------------------------------------------- distances
@@ -211,7 +257,7 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
 def _scaled_squared_l2(x: torch.Tensor, y: torch.Tensor | None):
     """``(q, s)`` with ``||x_i - y_j||^2 = q_ij s^2``: the Gram form on rows divided by a
     power of two ``s`` (exact), so that nothing overflows before the square root."""
-    max_abs = x.abs().amax() if y is None else torch.maximum(x.abs().amax(), y.abs().amax())
+    max_abs = _max_abs(x) if y is None else torch.maximum(_max_abs(x), _max_abs(y))
     scale = _power_of_two_scale(max_abs)
     sq, _, _ = _gram_squared_distances(x / scale, None if y is None else y / scale)
     return sq, scale
@@ -261,6 +307,24 @@ def _ranked_distances(x: torch.Tensor, metric: str):
 # --------------------------------------------------------------------------- losses
 
 
+def _promote(*dtypes: torch.dtype) -> tuple[torch.dtype, torch.dtype]:
+    """The result dtype of float inputs (the widest, as ``torch.promote_types``), and the
+    dtype to compute in."""
+    dtype = dtypes[0]
+    for other in dtypes[1:]:
+        dtype = torch.promote_types(dtype, other)
+    return dtype, (torch.float32 if dtype in _HALF else dtype)
+
+
+def _finite_loss(loss: torch.Tensor, dtype: torch.dtype, names: str) -> torch.Tensor:
+    """``loss`` in ``dtype``; in eager mode a ValueError if it is not finite (a distance
+    overflowed the dtype: the inputs themselves are finite)."""
+    loss = loss.to(dtype)
+    if not torch.compiler.is_compiling() and not torch.isfinite(loss).all():
+        raise _checks.overflow_error(names, dtype)
+    return loss
+
+
 def _reduce(losses: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "mean":
         return losses.sum() / max(losses.numel(), 1)  # the mean of no loss is 0, not NaN
@@ -273,9 +337,11 @@ def _row_distances(a: torch.Tensor, b: torch.Tensor, metric: str) -> torch.Tenso
         return 1.0 - _cosine(a, b, COSINE_EPS)
     if metric == "l1":
         return (a - b).abs().sum(dim=-1)
-    scale = _power_of_two_scale(torch.maximum(a.abs().amax(), b.abs().amax()))
+    scale = _power_of_two_scale(torch.maximum(_max_abs(a), _max_abs(b)))
     diff = a / scale - b / scale
     sq = (diff * diff).sum(dim=-1)
+    if metric == "half_sqeuclidean":  # the contrastive loss's D^2 / 2, halved before scaling
+        return sq * 0.5 * scale * scale
     return _ScaledSqrt.apply(sq, scale) if metric == "euclidean" else sq * scale * scale
 
 
@@ -290,12 +356,14 @@ def triplet_loss(
     margin = _checks.check_margin(margin)
     _checks.check_metric(metric)
     _checks.check_reduction(reduction)
-    a, dtype = _as_matrix("anchor", anchor)
-    p, _ = _as_matrix("positive", positive)
-    n, _ = _as_matrix("negative", negative)
+    a, a_dtype = _as_matrix("anchor", anchor)
+    p, p_dtype = _as_matrix("positive", positive)
+    n, n_dtype = _as_matrix("negative", negative)
     _checks.check_same_shape(("anchor", "positive", "negative"), (a.shape, p.shape, n.shape))
+    dtype, compute = _promote(a_dtype, p_dtype, n_dtype)
+    a, p, n = a.to(compute), p.to(compute), n.to(compute)
     losses = torch.relu(_row_distances(a, p, metric) - _row_distances(a, n, metric) + margin)
-    return _reduce(losses, reduction).to(dtype)
+    return _finite_loss(_reduce(losses, reduction), dtype, "anchor, positive, negative")
 
 
 def _as_scores(scores) -> tuple[torch.Tensor, torch.dtype]:
@@ -315,6 +383,8 @@ def _mean_negative(scores: torch.Tensor) -> torch.Tensor:
 
 def _closest_negative(scores: torch.Tensor) -> torch.Tensor:
     candidate = _off_diagonal(scores) & (scores <= scores.diagonal()[:, None])
+    if scores.shape[0] == 0:  # amax refuses an empty reduction
+        return scores.new_zeros((0,))
     return torch.where(candidate, scores, -torch.inf).amax(dim=1)
 
 
@@ -356,19 +426,22 @@ def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean")
     """
     margin = _checks.check_margin(margin)
     _checks.check_reduction(reduction)
-    x1, dtype = _as_matrix("x1", x1)
-    x2, _ = _as_matrix("x2", x2)
+    x1, x1_dtype = _as_matrix("x1", x1)
+    x2, x2_dtype = _as_matrix("x2", x2)
     _checks.check_same_shape(("x1", "x2"), (x1.shape, x2.shape))
-    same, _ = _as_float("same", torch.as_tensor(same, device=x1.device))
-    _checks.check_rank("same", tuple(same.shape), rank=1)
+    dtype, compute = _promote(x1_dtype, x2_dtype)
+    x1, x2 = x1.to(compute), x2.to(compute)
+    same, _ = _as_float("same", _as_tensor("same", same, device=x1.device))
+    _checks.check_rank("same", tuple(same.shape), rank=1, what=_checks.SAME_VECTOR)
     _checks.check_same_shape(("same", "rows of x1"), (same.shape, x1.shape[:1]))
     if not torch.compiler.is_compiling() and not ((same == 0) | (same == 1)).all():
         raise _checks.not_binary_error("same")
-    same = same.to(x1.dtype)
-    sq = _row_distances(x1, x2, "sqeuclidean")
+    same = same == 1
     dist = _row_distances(x1, x2, "euclidean")
-    losses = 0.5 * same * sq + 0.5 * (1.0 - same) * torch.relu(margin - dist) ** 2
-    return _reduce(losses, reduction).to(dtype)
+    pull = _row_distances(x1, x2, "half_sqeuclidean")
+    # each pair its own branch: never 0 * inf for a dissimilar pair far away
+    losses = torch.where(same, pull, 0.5 * torch.relu(margin - dist) ** 2)
+    return _finite_loss(_reduce(losses, reduction), dtype, "x1, x2")
 
 
 # --------------------------------------------------------------------------- mining
@@ -454,7 +527,9 @@ class _Anchors:
         if not self.whole:
             rows = _normalize(x, COSINE_EPS)[0] if metric == "cosine" else x
             self._ids = torch.unique(rows.detach(), dim=0, return_inverse=True)[1]
-        self.scale = _power_of_two_scale(x.abs().amax())
+        self.scale = _power_of_two_scale(_max_abs(x))
+        # the unit the losses are summed in: distances of any size add up without overflow
+        self.unit = torch.ones_like(self.scale) if metric == "cosine" else self.scale
 
     def negative(self, rows: slice) -> torch.Tensor:
         """``(R, B)``: True where row ``n`` is a negative of the anchor."""
@@ -506,7 +581,9 @@ def _block_terms(anchors: _Anchors, rows: slice, mining: _Mining, with_grad: boo
     without gradient, the distances the loss uses: ``columns`` ``(R, k)``, or None for
     the whole rows; ``key`` ranks the pairs as the distance does (for the L2 metrics the
     squared distance of the scaled rows), or is the distance itself where
-    ``mining.on_distances``. ``mining.loss_of(distances, chosen) -> (value, counts)``.
+    ``mining.on_distances``. ``mining.loss_of(distances / unit, chosen, unit) -> (value,
+    counts)``: the distances in units of ``anchors.unit`` (a power of two: exact), so that
+    sums over many large distances stay finite; the value is in that unit too.
     For the L2 metrics nothing of the ``(R, B)`` block is differentiated: the gradient
     with respect to the picked distances is carried to the rows in closed form
     (``dd/dsq = 1 / (2 d)``, 0 where ``d = 0``; ``_gram_vjp``). The other metrics
@@ -520,7 +597,7 @@ def _block_terms(anchors: _Anchors, rows: slice, mining: _Mining, with_grad: boo
             dist = anchors.distances(x, rows)
             columns, chosen = mining.select(dist.detach(), members, is_positive, negative)
             picked = dist if columns is None else dist.gather(1, columns)
-            value, counts = mining.loss_of(picked, chosen)
+            value, counts = mining.loss_of(picked / anchors.unit, chosen, anchors.unit)
             grad = torch.autograd.grad(value, x)[0] if with_grad else None
         return value.detach(), counts, grad
     sq, scale = anchors.l2_keys(rows), anchors.scale
@@ -534,12 +611,15 @@ def _block_terms(anchors: _Anchors, rows: slice, mining: _Mining, with_grad: boo
     if mining.on_distances:
         root, dist = root_and_distance(sq)
         columns, chosen = mining.select(dist, members, is_positive, negative)
+        if columns is not None:
+            root = None if root is None else root.gather(1, columns)
+            dist = dist.gather(1, columns)
     else:
         columns, chosen = mining.select(sq, members, is_positive, negative)
         root, dist = root_and_distance(sq.gather(1, columns))
     with torch.enable_grad():
         dist.requires_grad_(with_grad)
-        value, counts = mining.loss_of(dist, chosen)
+        value, counts = mining.loss_of(dist / anchors.unit, chosen, anchors.unit)
         grad_dist = torch.autograd.grad(value, dist)[0] if with_grad else None
     if not with_grad:
         return value.detach(), counts, None
@@ -583,16 +663,20 @@ class _Mining(NamedTuple):
     """A mining loss, as ``_block_terms`` runs it on each block of anchors."""
 
     select: Callable  # (key, members, is_positive, negative) -> (columns, chosen)
-    loss_of: Callable  # (distances, chosen) -> (value, counts)
+    loss_of: Callable  # (distances / unit, chosen, unit) -> (value / unit, counts)
     on_distances: bool = False  # select ranks distances, not keys
 
 
 def _mine(embeddings, labels, metric, mining: _Mining):
     """Validate, then ``(value, counts, anchors, dtype)``: ``mining.loss_of`` of what
-    ``mining.select`` picks, summed over every anchor (see ``_block_terms``)."""
+    ``mining.select`` picks, summed over every anchor (see ``_block_terms``); for an
+    empty batch ``(0, 0, None, dtype)``, the 0 still connected to the embeddings."""
     _checks.check_metric(metric)
     x, dtype = _as_matrix("embeddings", embeddings)
-    anchors = _Anchors(x, _as_labels(labels, x), metric)
+    labels = _as_labels(labels, x)
+    if x.shape[0] == 0:
+        return x.sum(), torch.zeros((), dtype=torch.int64, device=x.device), None, dtype
+    anchors = _Anchors(x, labels, metric)
     if not torch.compiler.is_compiling():
         with_grad = torch.is_grad_enabled() and x.requires_grad
         value, counts = _MinedSum.apply(x, anchors, mining, with_grad)
@@ -605,7 +689,7 @@ def _mine(embeddings, labels, metric, mining: _Mining):
     members, is_positive, negative = anchors.members, anchors.is_positive, anchors.negative(whole)
     columns, chosen = mining.select(key.detach(), members, is_positive, negative)
     picked = to_distance(key if columns is None else key.gather(1, columns))
-    return *mining.loss_of(picked, chosen), anchors, dtype
+    return *mining.loss_of(picked / anchors.unit, chosen, anchors.unit), anchors, dtype
 
 
 def _bucket(thresholds, values, strict: bool):
@@ -627,29 +711,66 @@ def _bucket(thresholds, values, strict: bool):
     return bucket.to(torch.int64)
 
 
+def _hinge_thresholds(d_ap: torch.Tensor, margin: float) -> torch.Tensor:
+    """``t`` with: ``(d_ap - d_an) + margin > 0``, as computed in the dtype, exactly when
+    ``d_an < t``. The triplet rule of ``tripletlab.numpy``, as a threshold to sort.
+
+    The hinge decreases (weakly) as ``d_an`` grows, so the active ``d_an`` are those
+    below the smallest number ``t`` at which it is not ``> 0``. The rearranged
+    ``d_ap + margin`` rounds differently and can be one number off either way
+    (``1 - 1.2 + 0.2 > 0`` in float64, but ``1.2 < 1 + 0.2`` is false): two steps up
+    while the hinge at ``t`` is still active, then two down while the one below is not.
+    """
+
+    def active(d_an):
+        return d_ap - d_an + margin > 0
+
+    t = d_ap + margin
+    for _ in range(2):
+        t = torch.where(active(t), torch.nextafter(t, t.new_tensor(torch.inf)), t)
+    for _ in range(2):
+        below = torch.nextafter(t, t.new_tensor(-torch.inf))
+        t = torch.where(active(below), t, below)
+    return t
+
+
 def _active_triplet_weights(dist, members, is_positive, negative, margin):
     """``(c_ap - c_an, N)`` for a block of anchors: per-pair counts of the active triplets,
     ``(R, B)``, and their number.
 
-    A valid triplet is active when ``D[a, n] < t_p = D[a, p] + margin``. Per anchor, the
-    thresholds of its ``m`` positives are sorted and every negative ``n`` is put in the
-    bucket ``#{p : t_p <= D[a, n]}`` (``_bucket``): then ``c_an = m - bucket`` counts
-    the positives for which ``(a, p, n)`` is active, and a cumulative sum of the
-    negatives per bucket gives ``c_ap``, the active negatives of each positive.
+    A valid triplet is active when its hinge ``D[a, p] - D[a, n] + margin`` is ``> 0``,
+    that is when ``D[a, n] < t_p`` (``_hinge_thresholds``). Per anchor, the thresholds of
+    its ``m`` positives are sorted and every negative ``n`` is put in the bucket
+    ``#{p : t_p <= D[a, n]}`` (``_bucket``): then ``c_an = m - bucket`` counts the
+    positives for which ``(a, p, n)`` is active, and a cumulative sum of the negatives
+    per bucket gives ``c_ap``, the active negatives of each positive.
     ``O(B^2 log m)`` time. Both counts use the same comparison, so
-    ``sum c_ap = sum c_an = N`` exactly.
+    ``sum c_ap = sum c_an = N`` exactly. The counting is in int64 (exact, and a
+    deterministic ``cumsum`` on CUDA, where the float one is refused under
+    ``torch.use_deterministic_algorithms``).
     """
-    threshold = torch.where(is_positive, dist.gather(1, members) + margin, -torch.inf)
+    thresholds = _hinge_thresholds(dist.gather(1, members), margin)
+    threshold = torch.where(is_positive, thresholds, -torch.inf)
     threshold, order = torch.sort(threshold, dim=1)  # pads (-inf) first
     farther = torch.where(negative, dist, torch.inf)  # non-negatives: past every t_p
     bucket = _bucket(threshold, farther, strict=False)
     width = threshold.shape[1]
     weights = bucket.to(dist.dtype).sub_(width)  # -c_an on negatives, 0 elsewhere
-    per_bucket = dist.new_zeros((dist.shape[0], width + 1))
-    per_bucket.scatter_add_(1, bucket, torch.ones_like(weights))  # exact below 2^24 rows
+    per_bucket = bucket.new_zeros((dist.shape[0], width + 1))
+    per_bucket.scatter_add_(1, bucket, torch.ones_like(bucket))
     c_ap = per_bucket.cumsum(dim=1)[:, :width]  # negatives with D[a, n] < t_p
-    weights.scatter_add_(1, members.gather(1, order), c_ap)
-    return weights, c_ap.to(torch.int64).sum()  # N can pass 2^24: count it exactly
+    weights.scatter_add_(1, members.gather(1, order), c_ap.to(dist.dtype))
+    return weights, c_ap.sum()  # N can pass 2^24: counted exactly
+
+
+def _batch_all_mean(total, n_active, margin, unit):
+    """The mean active hinge from ``total = sum (c_ap - c_an) D / unit``:
+    ``(total * unit + margin N) / N``, or where that sum overflows though the mean does
+    not (distances near the dtype's largest number), ``total / N * unit + margin``."""
+    count = n_active.clamp_min(1)
+    direct = (total * unit + margin * n_active) / count
+    in_unit = total / count * unit + (n_active > 0).to(total.dtype) * margin
+    return torch.where(torch.isfinite(direct), direct, in_unit)
 
 
 def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str = "euclidean"):
@@ -669,17 +790,19 @@ def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str 
     def select(dist, members, is_positive, negative):
         return None, _active_triplet_weights(dist, members, is_positive, negative, margin)
 
-    def loss_of(dist, chosen):
+    def loss_of(dist, chosen, unit):
         weights, n_active = chosen
         return torch.dot(weights.reshape(-1), dist.reshape(-1)), n_active
 
     mining = _Mining(select, loss_of, on_distances=True)
     total, n_active, anchors, dtype = _mine(embeddings, labels, metric, mining)
+    if anchors is None:  # no row
+        return total.to(dtype), total.detach().to(dtype)
     n_valid = (anchors.is_positive.sum(dim=1) * anchors.n_negatives).sum().to(total.dtype)
     n_active = n_active.to(total.dtype)
-    loss = (total + margin * n_active) / n_active.clamp_min(1)
+    loss = _batch_all_mean(total, n_active, margin, anchors.unit)
     fraction = n_active / n_valid.clamp_min(1)
-    return loss.to(dtype), fraction.to(dtype)
+    return _finite_loss(loss, dtype, "embeddings"), fraction.to(dtype)
 
 
 def batch_hard_triplet_loss(
@@ -694,6 +817,7 @@ def batch_hard_triplet_loss(
     Above 4096 rows the anchors are taken in blocks, in ``O(B)`` memory per anchor row.
     """
     margin = _checks.check_margin(margin)
+    soft = _checks.check_bool("soft", soft)
 
     def select(key, members, is_positive, negative):
         slot = torch.where(is_positive, key.gather(1, members), -1.0).argmax(1, keepdim=True)
@@ -701,13 +825,17 @@ def batch_hard_triplet_loss(
         valid = is_positive.any(dim=1) & negative.any(dim=1)
         return torch.cat([members.gather(1, slot), closest], dim=1), valid
 
-    def loss_of(dist, valid):
+    def loss_of(dist, valid, unit):
         gap = torch.where(valid, dist[:, 0] - dist[:, 1], 0.0)
-        losses = torch.nn.functional.softplus(gap) if soft else torch.relu(gap + margin)
+        if soft:
+            losses = torch.nn.functional.softplus(gap * unit) / unit
+        else:
+            losses = torch.relu(gap + margin / unit)
         return torch.where(valid, losses, 0.0).sum(), valid.sum()
 
-    total, n_valid, _, dtype = _mine(embeddings, labels, metric, _Mining(select, loss_of))
-    return (total / n_valid.clamp_min(1)).to(dtype)
+    total, n_valid, anchors, dtype = _mine(embeddings, labels, metric, _Mining(select, loss_of))
+    unit = 1.0 if anchors is None else anchors.unit
+    return _finite_loss(total / n_valid.clamp_min(1) * unit, dtype, "embeddings")
 
 
 def _semihard_columns(key, members, is_positive, negative):
@@ -761,18 +889,21 @@ def batch_semihard_triplet_loss(
     positives are sorted and every negative is placed among them by a binary search
     (``torch.searchsorted``), ``O(B^2 log m)``. Ties keep the lowest index (the highest
     for the fallback to the farthest negative), as a stable sort of the negatives does,
-    in both frameworks. Only the chosen distances carry a gradient. Above 4096 rows the
-    anchors are taken in blocks.
+    in both frameworks. "Farther" compares the distances themselves (for the euclidean
+    metric not the squared ones, which can differ where the roots are equal). Only the
+    chosen distances carry a gradient. Above 4096 rows the anchors are taken in blocks.
     """
     margin = _checks.check_margin(margin)
 
-    def loss_of(dist, pairs):
+    def loss_of(dist, pairs, unit):
         d_ap, d_an = dist.chunk(2, dim=1)
-        return torch.where(pairs, torch.relu(d_ap - d_an + margin), 0.0).sum(), pairs.sum()
+        losses = torch.relu(d_ap - d_an + margin / unit)
+        return torch.where(pairs, losses, 0.0).sum(), pairs.sum()
 
-    mining = _Mining(_semihard_columns, loss_of)
-    total, n_pairs, _, dtype = _mine(embeddings, labels, metric, mining)
-    return (total / n_pairs.clamp_min(1)).to(dtype)
+    mining = _Mining(_semihard_columns, loss_of, on_distances=metric == "euclidean")
+    total, n_pairs, anchors, dtype = _mine(embeddings, labels, metric, mining)
+    unit = 1.0 if anchors is None else anchors.unit
+    return _finite_loss(total / n_pairs.clamp_min(1) * unit, dtype, "embeddings")
 
 
 # --------------------------------------------------------------------------- siamese head

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from tripletlab import _checks
 from tripletlab.data import PKSampler, seed_everything
 from tripletlab.metrics import retrieval_metrics
 
@@ -60,15 +61,11 @@ def _check(loss_name, epochs, p, k, lr, margin, schedule="constant"):
         raise ValueError(f"loss_name must be one of {LOSSES}; got {loss_name!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1; got {epochs!r}")
-    if not (isinstance(lr, int | float) and lr > 0):
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    _checks.check_int("epochs", epochs, minimum=1)
+    _checks.check_positive("lr", lr)
     if margin is None:
         margin = DEFAULT_MARGINS.get(loss_name, 0.2)
-    if not (isinstance(margin, int | float) and margin >= 0):
-        raise ValueError(f"margin must be a non-negative number or None; got {margin!r}")
-    return float(margin)
+    return _checks.check_margin(margin)
 
 
 def _pairs(batch: int) -> tuple[np.ndarray, np.ndarray]:
