@@ -7,6 +7,8 @@ from the site itself (the files of the PyPI package django-static-mathjax), neve
 a CDN.
 """
 
+import importlib
+import inspect
 from importlib import resources
 
 import tripletlab
@@ -16,7 +18,7 @@ author = "the tripletlab authors"
 copyright = "2026, the tripletlab authors"  # noqa: A001 (Sphinx's name)
 release = tripletlab.__version__
 
-extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.mathjax"]
+extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax"]
 root_doc = "index"
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 
@@ -26,6 +28,10 @@ myst_enable_extensions = ["dollarmath", "amsmath"]
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+# the NumPy backend's docstrings end with numpydoc Parameters / Returns sections
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+napoleon_use_rtype = False
 
 html_theme = "sphinx_book_theme"
 html_title = "tripletlab: similarity learning, taught by computing"
@@ -39,3 +45,27 @@ html_static_path = [str(resources.files("mathjax") / "static")]
 mathjax_path = "mathjax/es5/tex-chtml-full.js"
 html_last_updated_fmt = None
 html_show_sourcelink = False
+
+FRAMEWORK_BACKENDS = {"tripletlab.torch": "tensor", "tripletlab.tensorflow": "tensor"}
+
+
+def parameters_from_numpy(app, what, name, obj, options, lines):
+    """A framework backend's function without a Parameters section gets the NumPy
+    backend's (same names and signatures), arrays read as tensors: one text, three pages."""
+    module, _, short = name.rpartition(".")
+    if what != "function" or module not in FRAMEWORK_BACKENDS:
+        return
+    if short not in tripletlab.PUBLIC_NAMES or "Parameters" in (s.strip() for s in lines):
+        return
+    reference = inspect.getdoc(getattr(importlib.import_module("tripletlab.numpy"), short))
+    reference = reference.splitlines()
+    if "Parameters" not in reference:
+        return
+    kind = FRAMEWORK_BACKENDS[module]
+    sections = reference[reference.index("Parameters") :]
+    lines.extend(["", *(s.replace("array_like", kind).replace("array", kind) for s in sections)])
+
+
+def setup(app):
+    # before napoleon (priority 500) turns the numpydoc sections into field lists
+    app.connect("autodoc-process-docstring", parameters_from_numpy, priority=400)

@@ -55,7 +55,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     staging = args.out.parent / "site-src"
     stage(args.sources, staging, args.execute)
-    status = build_main(["-b", "html", "-q", "-W", "--keep-going", str(staging), str(args.out)])
+    # -E: a fresh environment every time (the staged sources keep their file times, so
+    # Sphinx would not see a change of docs/conf.py's code)
+    status = build_main(
+        ["-b", "html", "-E", "-q", "-W", "--keep-going", str(staging), str(args.out)]
+    )
     if status == 0:
         print(f"notes: {args.out / 'index.html'} ({len(args.sources)} chapters)")
     return status
