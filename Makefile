@@ -83,17 +83,20 @@ other-cpus: setup
 notes: setup
 	$(BIN)/python tools/build_notes.py --out build/notes $(if $(EXECUTE),--execute) $(NOTEBOOKS)
 
-## lab: JupyterLab on 127.0.0.1, on the notebooks folder (token auth stays on)
-lab: setup
-	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks
+## lab: JupyterLab on 127.0.0.1, on the notebooks folder (token auth stays on);
+## LEARNER=1: on the learner copies in learner/ (made or refreshed first, edits kept)
+lab: setup $(if $(filter 1 yes true,$(LEARNER)),learner)
+	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser \
+	    --notebook-dir=$(if $(filter 1 yes true,$(LEARNER)),learner,notebooks)
 
 ## sync: regenerate every .ipynb from its .py source and execute it in place
 sync: setup
 	$(BIN)/python tools/sync_notebooks.py $(NOTEBOOKS)
 
-## learner: learner copies in build/learner/, every solution cell replaced by a placeholder
+## learner: learner copies in learner/ (kept by make clean), solutions replaced by
+## placeholders; a copy you changed is never overwritten (the update goes beside it)
 learner: setup
-	$(BIN)/python tools/make_learner.py --out build/learner $(NOTEBOOKS)
+	$(BIN)/python tools/make_learner.py --out learner $(NOTEBOOKS)
 
 ## bench: speed of the distance core, as ratios against peers measured in the same run
 bench: setup
@@ -113,6 +116,6 @@ spread: setup
 platforms: setup
 	$(BIN)/python tools/platforms.py
 
-## clean: delete build/ (the site, the learner copies, benchmarks of make bench)
+## clean: delete build/ (the site, make bench's results); learner/ is kept
 clean:
 	rm -rf build
