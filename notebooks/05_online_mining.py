@@ -467,18 +467,15 @@ assert 256**3 * 8 == 128 * 2**20 and 1024**3 * 8 == 8 * 2**30
 # examples per class, forward + backward, each measurement in a fresh process),
 # against pytorch-metric-learning (PML) and against one $B \times B$ Gram matrix
 # product, and checks that tripletlab's losses equal PML's where both compute the same
-# quantity. Its latest results are committed in `benchmarks/`; this cell reads them
-# and times nothing, so its numbers are those of the machine named in the file.
+# quantity. Its latest results are committed in `benchmarks/` (and installed with the
+# package: `tripletlab.resources` finds them in both places); this cell reads them and
+# times nothing, so its numbers are those of the machine named in the file.
 
 # %%
-import csv
-from pathlib import Path
+from tripletlab import resources
 
-import tripletlab
-
-bench_dir = Path(tripletlab.__file__).resolve().parents[1] / "benchmarks"
-bench_rows = list(csv.DictReader(open(bench_dir / "results.csv")))
-print((bench_dir / "machine.txt").read_text().strip())
+bench_rows = resources.read_csv("results.csv")
+print(resources.read_text("machine.txt").strip())
 timed = {(r["method"], int(r["B"])): r for r in bench_rows if r["seconds"]}
 shown = ("gram matmul", "tl.torch batch-all", "PML batch-all", "tl.torch batch-hard")
 shown += ("PML batch-hard", "tl.torch semi-hard", "PML semi-hard*", "cube batch-all")

@@ -1,4 +1,4 @@
-"""Brute-force oracles: plain Python loops in float64, written from SPEC.md.
+"""Brute-force oracles: plain Python loops in float64, written from docs/contract.md.
 
 They share no code with the package: each quantity is computed element by element,
 the way the notebooks first derive it.

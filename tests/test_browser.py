@@ -2,7 +2,10 @@
 
 The site is served from 127.0.0.1; for every chapter the test waits for MathJax to
 typeset, then checks that rendered equations exist, that no raw ``$$`` is left in the
-text, and that every image has loaded. It saves a screenshot of chapter 01 as
+text, that every image has loaded, and that the site asked its server for no file it
+does not have (the trimmed MathJax included). In chapter 01 it clicks a code cell's
+copy button and reads the clipboard, opens a folded solution, and fetches the two
+downloads under the title. It saves a screenshot of chapter 01 as
 ``build/screenshots/01_cosine_from_l2.png``. Chromium is Debian's ``chromium``
 (``.ci/run`` installs it); without it the test is skipped, except under CI, where it
 fails.
@@ -53,10 +56,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+MISSING: list[str] = []  # paths the browser asked for that the site does not have
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves the site quietly and records every 404."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def send_error(self, code, message=None, explain=None):
+        if code == 404 and not self.path.startswith("/favicon.ico"):
+            MISSING.append(self.path)
+        super().send_error(code, message, explain)
+
+
 @pytest.fixture(scope="module")
 def server(site):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(Handler, directory=str(site))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -112,6 +129,24 @@ class Browser:
             "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
         )
         return result["result"].get("value")
+
+    def click(self, selector: str) -> None:
+        """A real mouse click (a user gesture, as the clipboard requires) on the centre of
+        the first element matching ``selector``, scrolled into view."""
+        box = self.evaluate(
+            f"""(() => {{ const e = document.querySelector({json.dumps(selector)});
+            e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();
+            return [r.x + r.width / 2, r.y + r.height / 2]; }})()"""
+        )
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.call(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=box[0],
+                y=box[1],
+                button="left",
+                clickCount=1,
+            )
 
     def open(self, url: str) -> None:
         self.call("Page.navigate", url=url)
@@ -172,6 +207,84 @@ def test_chapters_typeset_their_math_and_load_their_figures(server, browser):
     browser.evaluate(WAIT_FOR_MATHJAX)
     assert browser.evaluate(PAGE_REPORT)["equations"] >= 4
     assert sum(r["images"] > 0 for r in reports.values()) >= 5
+
+
+def test_the_site_asks_for_no_file_it_does_not_have(server, browser):
+    MISSING.clear()
+    for page in ("index.html", "notebooks/01_cosine_from_l2.html", "api.html", "contract.html"):
+        browser.open(f"{server}/{page}")
+        browser.evaluate(WAIT_FOR_MATHJAX)
+    assert MISSING == []
+
+
+def test_a_code_cell_copies_its_code_to_the_clipboard(server, browser):
+    browser.open(f"{server}/notebooks/01_cosine_from_l2.html")
+    browser.call(
+        "Browser.grantPermissions",
+        origin=server,
+        permissions=["clipboardReadWrite", "clipboardSanitizedWrite"],
+    )
+    counts = browser.evaluate(
+        """(() => ({inputs: document.querySelectorAll('div.cell_input button.copybtn').length,
+        outputs: document.querySelectorAll('div.cell_output button.copybtn').length}))()"""
+    )
+    assert counts["inputs"] > 10 and counts["outputs"] == 0
+    # the first cell that is not folded: the one after the set-up cell
+    target = "div.cell:not(.tag_hide-input) div.cell_input"
+    code = browser.evaluate(f"document.querySelector('{target} pre').innerText")
+    browser.evaluate(f"document.querySelector('{target}').dispatchEvent(new Event('mouseover'))")
+    browser.click(f"{target} button.copybtn")
+    time.sleep(0.3)
+    assert (
+        browser.evaluate(f"document.querySelector('{target} button.copybtn').dataset.tooltip")
+        == "Copied!"
+    )
+    copied = browser.evaluate("navigator.clipboard.readText()")
+    assert copied.strip() == code.strip() and "\n" in copied.strip()
+
+
+def test_solutions_and_the_set_up_cell_are_folded(server, browser):
+    browser.open(f"{server}/notebooks/01_cosine_from_l2.html")
+    report = browser.evaluate(
+        """(() => Array.from(document.querySelectorAll('details')).map(d => ({
+        summary: d.querySelector('summary').innerText.trim(), open: d.open,
+        shown: d.querySelector('pre').checkVisibility()})))()"""
+    )
+    summaries = [r["summary"] for r in report]
+    assert summaries[0].startswith("Show the set-up cell")
+    assert summaries.count("Show the solution") == 3
+    assert all(not r["open"] and not r["shown"] for r in report)  # folded: the code is hidden
+    solution = "div.tag_solution details"
+    browser.click(f"{solution} summary")
+    opened = browser.evaluate(
+        f"""(() => {{ const d = document.querySelector('{solution}');
+        return [d.open, d.querySelector('pre').checkVisibility(),
+        d.querySelector('pre').innerText]; }})()"""
+    )
+    assert opened[0] and opened[1] and "=" in opened[2]
+    browser.open(f"{server}/notebooks/00_setup.html")
+    assert "Show the set-up cell" not in browser.evaluate("document.body.innerText")
+
+
+def test_each_chapter_offers_its_notebook_and_its_py_source(server, browser):
+    browser.open(f"{server}/notebooks/01_cosine_from_l2.html")
+    fetched = browser.evaluate(
+        """(async () => {
+        const links = Array.from(document.querySelectorAll('a.download')).map(a => a.href);
+        const bodies = await Promise.all(links.map(async href => {
+            const reply = await fetch(href); return [href, reply.status, await reply.text()];
+        }));
+        return bodies; })()"""
+    )
+    by_suffix = {href.rsplit(".", 1)[1]: (status, body) for href, status, body in fetched}
+    assert set(by_suffix) == {"ipynb", "py"}
+    assert by_suffix["py"][0] == 200 and by_suffix["ipynb"][0] == 200
+    source = by_suffix["py"][1]
+    assert source.startswith("# ---\n# jupyter:") and "\n# %%\n" in source
+    assert source == (ROOT / "notebooks" / "01_cosine_from_l2.py").read_text()
+    notebook = json.loads(by_suffix["ipynb"][1])  # the notebook as committed, not as staged
+    assert notebook["nbformat"] == 4 and any(cell.get("outputs") for cell in notebook["cells"])
+    assert by_suffix["ipynb"][1] == (ROOT / "notebooks" / "01_cosine_from_l2.ipynb").read_text()
 
 
 def test_screenshot_of_chapter_01(server, browser):

@@ -1,5 +1,6 @@
 """Gradients of the distance core: float64 gradcheck, torch vs TensorFlow vs central
-differences of the NumPy backend, and finite gradients on every edge case of SPEC.md."""
+differences of the NumPy backend, and finite gradients on every edge case of the contract
+(docs/contract.md)."""
 
 import numpy as np
 import pytest

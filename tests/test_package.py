@@ -88,17 +88,17 @@ def test_constraints_and_environment_yml_pin_the_same_versions():
 def test_every_dependency_is_pinned_within_its_pyproject_range():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    assert set(extras) == {"torch", "tensorflow", "notebooks", "test", "all"}
+    assert set(extras) == {"torch", "tensorflow", "course", "docs", "dev", "all"}
     constraints = _pins((ROOT / "constraints.txt").read_text().splitlines())
     env_pins = _pins(
         yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"][2]["pip"]
     )
-    requirements = project["dependencies"] + [
-        r for k, v in extras.items() if k != "all" for r in v
-    ]
+    requirements = project["dependencies"] + [r for v in extras.values() for r in v]
     for line in requirements:
         req = Requirement(line)
         name = req.name.lower()
+        if name == project["name"]:  # an extra that includes others
+            continue
         assert name in constraints, f"{name} is not pinned in constraints.txt"
         assert name in env_pins, f"{name} is not pinned in environment.yml"
         assert req.specifier.contains(constraints[name]), f"{name} pin outside {req.specifier}"
@@ -183,3 +183,20 @@ def test_best_time_is_the_minimum_of_the_timed_calls():
     assert len(calls) == 6 and 0.0 <= seconds < 1.0
     with pytest.raises(ValueError, match="repeats must be"):
         best_time(lambda: None, repeats=0)
+
+
+def test_environment_yml_picks_tensorflow_by_the_same_markers_as_pyproject():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = extras["optional-dependencies"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    (pip_section,) = [d for d in env["dependencies"] if isinstance(d, dict)]
+    env_markers = {
+        Requirement(line).name: Requirement(line).marker
+        for line in pip_section["pip"]
+        if not line.startswith("-")
+    }
+    marked = [Requirement(line) for lines in extras.values() for line in lines]
+    marked = [req for req in marked if req.marker is not None]
+    assert {req.name for req in marked} >= {"tensorflow", "tensorflow-cpu"}
+    for req in marked:
+        assert str(env_markers[req.name]) == str(req.marker), req.name

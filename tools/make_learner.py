@@ -1,13 +1,20 @@
 """``make learner``: learner copies of the notebooks, with the solutions taken out.
 
-For each notebook source ``notebooks/NN_topic.py`` this writes
-``build/learner/NN_topic.ipynb``: every code cell tagged ``solution`` is replaced by a
-placeholder that keeps the name its self-check reads (``answer = ...  # your code here``,
-or for a function its ``def`` line, docstring and ``raise NotImplementedError``), and
-every output and execution count is cleared. The placeholder's self-check then prints
-``not yet: no answer yet``. The copies are generated: never edit them by hand.
+For each notebook source ``notebooks/NN_topic.py`` this writes ``learner/NN_topic.ipynb``
+(at the top of the repository, git-ignored, and not under ``build/``, which ``make
+clean`` deletes): every code cell tagged ``solution`` is replaced by a placeholder that
+keeps the name its self-check reads (``answer = ...  # your code here``, or for a
+function its ``def`` line, docstring and ``raise NotImplementedError``), and every
+output and execution count is cleared. The placeholder's self-check then prints
+``not yet: no answer yet``.
 
-Usage: ``python tools/make_learner.py [--out build/learner] notebooks/NN_topic.py [...]``
+A copy the learner has worked in is never overwritten. ``learner/.generated.json``
+records a hash of each copy as written; on the next run a copy whose hash still matches
+is refreshed (when the course changed), and one that differs (edited, run, or saved
+by JupyterLab) is kept: if the course changed since, the fresh copy goes beside it as
+``NN_topic.new.ipynb`` (itself refreshed only while untouched), and the run says so.
+
+Usage: ``python tools/make_learner.py [--out learner] notebooks/NN_topic.py [...]``
 (no paths: every ``notebooks/[0-9][0-9]_*.py``).
 """
 
@@ -15,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
+import json
 import re
 import sys
 from pathlib import Path
@@ -72,24 +81,66 @@ def learner_copy(source: Path):
         cell.source = placeholder(cell.source, *call)
         tags = [t for t in cell.metadata.get("tags", []) if t != SOLUTION_TAG]
         cell.metadata["tags"] = [*tags, EXERCISE_TAG]
-    for cell in cells:
+    for number, cell in enumerate(cells):
         cell.metadata.pop("execution", None)
+        cell.id = f"{source.stem[:2]}-{number:03d}"  # the same bytes on every run
     return notebook
+
+
+MANIFEST = ".generated.json"  # in the output folder: {file name: sha256 as written}
+BESIDE = ".new.ipynb"  # the fresh copy next to an edited one
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def place(target: Path, text: str, written: dict[str, str]) -> str:
+    """Write ``text`` to ``target`` unless the learner changed it; returns what happened.
+
+    ``written`` (the manifest) maps file names to the hash of what this tool last wrote
+    there, and is updated. The returned line names the file a learner should open.
+    """
+    data = text.encode()
+    fresh = _digest(data)
+
+    def untouched(path: Path) -> bool:
+        return not path.exists() or _digest(path.read_bytes()) == written.get(path.name)
+
+    if untouched(target):
+        state = "up to date" if target.exists() and written.get(target.name) == fresh else None
+        if state is None:
+            target.write_bytes(data)
+            written[target.name] = fresh
+            state = "written"
+        return f"{target}: {state}"
+    if written.get(target.name) == fresh:
+        return f"{target}: yours (changed by you), kept; the course has not changed since"
+    beside = target.with_name(target.name.removesuffix(".ipynb") + BESIDE)
+    if not untouched(beside):
+        return f"{target}: yours, kept; {beside.name} is yours too: nothing written"
+    if written.get(beside.name) != fresh:
+        beside.write_bytes(data)
+        written[beside.name] = fresh
+    return f"{target}: yours (changed by you), kept; the updated copy is {beside}"
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("build/learner"))
+    parser.add_argument("--out", type=Path, default=Path("learner"))
     parser.add_argument("sources", nargs="*", type=Path)
     args = parser.parse_args(argv)
     sources = args.sources or sorted(Path("notebooks").glob("[0-9][0-9]_*.py"))
     args.out.mkdir(parents=True, exist_ok=True)
+    manifest = args.out / MANIFEST
+    written = json.loads(manifest.read_text()) if manifest.exists() else {}
     for source in sources:
         notebook = learner_copy(source)
         target = args.out / source.with_suffix(".ipynb").name
-        nbformat.write(notebook, target)
         n = sum(EXERCISE_TAG in c.metadata.get("tags", ()) for c in notebook.cells)
-        print(f"learner: {target} ({n} exercises)")
+        text = nbformat.writes(notebook).rstrip("\n") + "\n"  # as nbformat.write saves it
+        print(f"learner: {place(target, text, written)} ({n} exercises)")
+        manifest.write_text(json.dumps(written, indent=1, sort_keys=True) + "\n")
     return 0
 
 

@@ -32,7 +32,7 @@ PUBLIC_NAMES = (
     "batch_hard_triplet_loss",
     "batch_semihard_triplet_loss",
 )
-"""The names every backend exposes with identical signatures (see ../shared/SPEC.md)."""
+"""The names every backend exposes with identical signatures (see docs/contract.md)."""
 
 FRAMEWORK_NAMES = ("SiameseHead",)
 """Trainable models, in the PyTorch and TensorFlow backends only."""

@@ -136,6 +136,18 @@ def l2_normalize(x, eps: float = 1e-12):
     >>> l2_normalize([[3.0, 4.0], [0.0, 0.0]])
     array([[0.6, 0.8],
            [0. , 0. ]])
+
+    Parameters
+    ----------
+    x : array_like, shape (..., D)
+        Rows on the last axis.
+    eps : float, default 1e-12
+        Rows whose L2 norm is at most ``eps`` count as zero vectors.
+
+    Returns
+    -------
+    array, shape (..., D)
+        Unit rows (zero rows stay zero), in the input dtype.
     """
     eps = _checks.check_positive("eps", eps)
     x, dtype = _as_float("x", x)
@@ -166,6 +178,18 @@ def cosine_similarity(a, b, eps: float = COSINE_EPS):
     SPEC worked numbers: ``cosine_similarity([1, 2, 3], [1, 2, 3.5]) = 0.9974`` and
     ``cosine_similarity([1, 2, 3], [0, -42, 1]) = -0.5153`` (4 d.p.).
     Notebook: 02_similarity_matrices.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (..., D)
+        Rows on the last axis; leading axes broadcast.
+    eps : float, default 1e-8
+        Rows whose L2 norm is at most ``eps`` count as zero vectors.
+
+    Returns
+    -------
+    array, shape (...)
+        Cosines in [-1, 1].
     """
     eps = _checks.check_positive("eps", eps)
     a, a_dtype = _as_float("a", a)
@@ -186,6 +210,18 @@ def cosine_distance(a, b, eps: float = COSINE_EPS):
     ``||a - b||^2 - (||a|| - ||b||)^2 = 2 ||a|| ||b|| (1 - cos(a, b))``.
     A zero row has cosine 0 with everything, so its cosine distance is 1.
     Notebook: 01_cosine_from_l2.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (..., D)
+        Rows on the last axis; leading axes broadcast.
+    eps : float, default 1e-8
+        Rows whose L2 norm is at most ``eps`` count as zero vectors.
+
+    Returns
+    -------
+    array, shape (...)
+        ``1 - cos`` in [0, 2].
     """
     return 1.0 - cosine_similarity(a, b, eps)
 
@@ -198,6 +234,18 @@ def similarity_matrix(x, y=None):
     ``S = l2_normalize(x) @ l2_normalize(y).T``, clipped to [-1, 1]; zero rows
     (norm <= 1e-8) give similarity 0, including with themselves.
     Notebook: 02_similarity_matrices (the same matrix by nested loops).
+
+    Parameters
+    ----------
+    x : array_like, shape (B, D)
+        The first batch.
+    y : array_like, shape (M, D), optional
+        The second batch; ``None`` means ``x``.
+
+    Returns
+    -------
+    array, shape (B, M)
+        ``S[i, j] = cos(x_i, y_j)``.
     """
     x, y, dtype = _pair_of_matrices(x, y)
     ux = _normalize(x, COSINE_EPS)
@@ -259,7 +307,25 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
     and zero rows: the square root is only taken of entries that are > 0. The rows are
     divided by a power of two near their largest entry first, so a distance is ``inf``
     only when it is beyond the dtype's range (``sqeuclidean`` of float32 rows ~1e19
-    apart). ``B = 0`` rows give a ``(0, M)`` matrix. Notebook: 02_similarity_matrices.
+    apart). ``B = 0`` rows give a ``(0, M)`` matrix. Accuracy: the Gram form loses
+    about ``eps * max|x|^2`` to cancellation, so in float32 two nearly equal rows can
+    come out up to ``~sqrt(8 eps) * max|x|`` (about ``1e-3 * max|x|``) off in the
+    euclidean metric; compute in float64 where such small distances matter.
+    Notebook: 02_similarity_matrices.
+
+    Parameters
+    ----------
+    x : array_like, shape (B, D)
+        The first batch.
+    y : array_like, shape (M, D), optional
+        The second batch; ``None`` means ``x``.
+    metric : {"euclidean", "sqeuclidean", "cosine", "l1"}, default "euclidean"
+        See the table above.
+
+    Returns
+    -------
+    array, shape (B, M)
+        ``D[i, j]``, with an exact zero diagonal when ``y is None``.
     """
     _checks.check_metric(metric)
     x, y, dtype = _pair_of_matrices(x, y)
@@ -324,6 +390,22 @@ def triplet_loss(
     ``m / 2`` on ``cosine``, and the loss is twice as large (notebook 01).
     The three inputs may have different float dtypes: the result has the widest.
     Notebook: 03_triplet_losses.
+
+    Parameters
+    ----------
+    anchor, positive, negative : array_like, shape (B, D)
+        The rows of the B triplets.
+    margin : float, default 0.2
+        The margin ``m`` of the hinge; must be >= 0.
+    metric : {"euclidean", "sqeuclidean", "cosine", "l1"}, default "sqeuclidean"
+        The distance of ``pairwise_distances``.
+    reduction : {"none", "mean", "sum"}, default "mean"
+        ``none`` returns one loss per row.
+
+    Returns
+    -------
+    array
+        Shape (B,) with ``reduction="none"``, else a scalar.
     """
     margin = _checks.check_margin(margin)
     _checks.check_metric(metric)
@@ -365,6 +447,16 @@ def mean_negative(scores):
     ``mean_neg[i] = sum_{j != i} scores[i, j] / (B - 1)``: the average similarity of
     anchor ``i`` to the negatives (the diagonal holds the positives). ``(B, B) -> (B,)``.
     SPEC worked number: ``[-1/3, -2/15, -2/15, -7/15]`` (see ``modified_triplet_loss``).
+
+    Parameters
+    ----------
+    scores : array_like, shape (B, B)
+        Similarities ``s(A_i, P_j)``; the diagonal holds the positives.
+
+    Returns
+    -------
+    array, shape (B,)
+        The mean off-diagonal score of each row.
     """
     scores, dtype = _as_scores(scores)
     return _mean_negative(scores).astype(dtype)
@@ -377,6 +469,17 @@ def closest_negative(scores):
     a row has no such score (every negative is more similar than the positive): then
     ``max(closest_neg - s_ap + margin, 0) = 0`` with no special case. ``(B, B) -> (B,)``.
     SPEC worked number: ``[0.3, 0.1, -0.8, -0.2]``.
+
+    Parameters
+    ----------
+    scores : array_like, shape (B, B)
+        Similarities ``s(A_i, P_j)``; the diagonal holds the positives.
+
+    Returns
+    -------
+    array, shape (B,)
+        Per row the largest off-diagonal score ``<= scores[i, i]``, or
+        ``-inf``.
     """
     scores, dtype = _as_scores(scores)
     return _closest_negative(scores).astype(dtype)
@@ -408,6 +511,20 @@ def modified_triplet_loss(scores, margin: float = 0.25, reduction: str = "sum"):
     [0.3, 0.1, -0.4, -0.8], [-0.5, -0.2, -0.7, 0.5]]``, ``mean_neg = [-1/3, -2/15,
     -2/15, -7/15]``, ``closest_neg = [0.3, 0.1, -0.8, -0.2]``, per-row loss ``[0, 0,
     0.516667, 0]``, sum 0.516667. Notebook: 03_triplet_losses.
+
+    Parameters
+    ----------
+    scores : array_like, shape (B, B)
+        Similarities ``s(A_i, P_j)``; the diagonal holds the positives.
+    margin : float, default 0.25
+        The margin ``m`` of the hinge; must be >= 0.
+    reduction : {"none", "mean", "sum"}, default "sum"
+        ``none`` returns one loss per row.
+
+    Returns
+    -------
+    array
+        Shape (B,) with ``reduction="none"``, else a scalar.
     """
     margin = _checks.check_margin(margin)
     _checks.check_reduction(reduction)
@@ -435,6 +552,22 @@ def contrastive_loss(x1, x2, same, margin: float = 1.0, reduction: str = "mean")
     result has the wider dtype of ``x1`` and ``x2``. Each pair takes its own branch
     (never ``0 * inf``): a dissimilar pair farther than the margin costs exactly 0 at
     any distance. Notebook: 04_siamese_losses.
+
+    Parameters
+    ----------
+    x1, x2 : array_like, shape (B, D)
+        The two rows of each pair.
+    same : array_like of 0/1, shape (B,)
+        1 when the pair is of the same class (bool, int or float).
+    margin : float, default 1.0
+        The margin ``m`` of the hinge; must be >= 0.
+    reduction : {"none", "mean", "sum"}, default "mean"
+        ``none`` returns one loss per row.
+
+    Returns
+    -------
+    array
+        Shape (B,) with ``reduction="none"``, else a scalar.
     """
     margin = _checks.check_margin(margin)
     _checks.check_reduction(reduction)
@@ -472,6 +605,16 @@ def positive_mask(labels):
     """``(B,) -> (B, B)`` booleans: True where ``a != p`` and ``label(a) == label(p)``.
 
     Row ``a`` marks the positives of anchor ``a``. Notebook: 05_online_mining.
+
+    Parameters
+    ----------
+    labels : array_like of int, shape (B,)
+        The class of each row.
+
+    Returns
+    -------
+    array of bool, shape (B, B)
+        Row ``a`` marks the positives of anchor ``a``.
     """
     return _positive_mask(_as_labels(labels, None))
 
@@ -481,6 +624,16 @@ def negative_mask(labels):
 
     Row ``a`` marks the negatives of anchor ``a``. A valid triplet ``(a, p, n)`` is one
     with ``positive_mask[a, p] and negative_mask[a, n]``. Notebook: 05_online_mining.
+
+    Parameters
+    ----------
+    labels : array_like of int, shape (B,)
+        The class of each row.
+
+    Returns
+    -------
+    array of bool, shape (B, B)
+        Row ``a`` marks the negatives of anchor ``a``.
     """
     return _negative_mask(_as_labels(labels, None))
 
@@ -534,6 +687,24 @@ def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str 
     Shapes: ``embeddings (B, D)``, ``labels (B,)`` integers -> two scalars.
     This backend builds the ``(B, B, B)`` cube of triplets (readable, ``O(B^3)``
     memory); the framework backends never do. Notebook: 05_online_mining.
+
+    Parameters
+    ----------
+    embeddings : array_like, shape (B, D)
+        One embedding per row.
+    labels : array_like of int, shape (B,)
+        The class of each row; rows of the same label are positives of each other.
+    margin : float, default 0.2
+        The margin ``m`` of the hinge; must be >= 0.
+    metric : {"euclidean", "sqeuclidean", "cosine", "l1"}, default "euclidean"
+        The distance of ``pairwise_distances``.
+
+    Returns
+    -------
+    loss : array, scalar
+        The mean over the valid triplets with a positive loss.
+    fraction_positive : array, scalar
+        The share of valid triplets with a positive loss.
     """
     dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
     d_ap = dist[:, :, None]  # (B, B, 1): anchor a, positive p
@@ -567,6 +738,24 @@ def batch_hard_triplet_loss(
 
     Shapes: ``embeddings (B, D)``, ``labels (B,)`` integers -> a scalar.
     Notebook: 05_online_mining.
+
+    Parameters
+    ----------
+    embeddings : array_like, shape (B, D)
+        One embedding per row.
+    labels : array_like of int, shape (B,)
+        The class of each row; rows of the same label are positives of each other.
+    margin : float, default 0.2
+        The margin ``m`` of the hinge; must be >= 0.
+    metric : {"euclidean", "sqeuclidean", "cosine", "l1"}, default "euclidean"
+        The distance of ``pairwise_distances``.
+    soft : bool, default False
+        ``softplus(d_ap - d_an)`` instead of the hinge (``margin`` unused).
+
+    Returns
+    -------
+    array, scalar
+        The mean over the anchors with a positive and a negative.
     """
     soft = _checks.check_bool("soft", soft)
     dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
@@ -596,6 +785,22 @@ def batch_semihard_triplet_loss(
 
     Shapes: ``embeddings (B, D)``, ``labels (B,)`` integers -> a scalar.
     Notebook: 05_online_mining.
+
+    Parameters
+    ----------
+    embeddings : array_like, shape (B, D)
+        One embedding per row.
+    labels : array_like of int, shape (B,)
+        The class of each row; rows of the same label are positives of each other.
+    margin : float, default 0.2
+        The margin ``m`` of the hinge; must be >= 0.
+    metric : {"euclidean", "sqeuclidean", "cosine", "l1"}, default "euclidean"
+        The distance of ``pairwise_distances``.
+
+    Returns
+    -------
+    array, scalar
+        The mean over the valid (anchor, positive) pairs.
     """
     dist, labels, margin, dtype = _mining_inputs(embeddings, labels, margin, metric)
     positive, negative = _positive_mask(labels), _negative_mask(labels)
