@@ -79,7 +79,7 @@ def test_an_unsupported_python_stops_with_a_message_before_installing(version):
     )
     assert done.returncode == 1
     assert f"is Python {version}" in done.stderr
-    assert "needs Python 3.11, 3.12, 3.13" in done.stderr
+    assert "needs Python 3.11, 3.12 or 3.13" in done.stderr
     assert "make setup PYTHON=python3.13" in done.stderr
 
 

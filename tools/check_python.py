@@ -1,8 +1,8 @@
 """``make setup`` runs this first: is this Python one the course supports?
 
 The supported range is ``requires-python`` in pyproject.toml (read with a regular
-expression, so that the check itself runs on any Python 3, also one that is too old
-for ``tomllib``). Outside the range it says which versions work and how to point
+expression, so that the check itself runs on any Python, also one that is too old for
+``tomllib`` or ``pathlib``). Outside the range it says which versions work and how to point
 ``make`` at one, and exits with status 1 before anything is installed: a Python the
 pinned wheels do not exist for would otherwise fail deep inside pip's resolver.
 
@@ -10,11 +10,12 @@ Usage: ``python tools/check_python.py [--version X.Y]`` (``--version`` checks th
 version instead of the running one; the tests use it).
 """
 
+import os
 import re
 import sys
-from pathlib import Path
 
-PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+# os.path, not pathlib: the check must also run on Python 2, to tell its user so
+PYPROJECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "pyproject.toml")
 
 
 def supported_range(pyproject_text):
@@ -40,13 +41,14 @@ def message(version, low, high, executable):
     if low <= tuple(version[:2]) < high:
         return None
     names = versions_between(low, high)
+    listed = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
     return (
         "tripletlab needs Python %s (its pinned PyTorch and TensorFlow wheels exist for "
         "those); %s is Python %d.%d.\n"
         "Install one of them (python.org, your package manager, pyenv or conda), then run\n"
         "    make setup PYTHON=python%s\n"
         "(and `rm -rf .venv` first if a .venv was made with another Python)."
-        % (", ".join(names), executable, version[0], version[1], names[-1])
+        % (listed, executable, version[0], version[1], names[-1])
     )
 
 
@@ -54,7 +56,8 @@ def main(argv):
     version = sys.version_info[:2]
     if len(argv) == 2 and argv[0] == "--version":
         version = tuple(int(part) for part in argv[1].split(".")[:2])
-    low, high = supported_range(PYPROJECT.read_text())
+    with open(PYPROJECT) as handle:
+        low, high = supported_range(handle.read())
     text = message(version, low, high, sys.executable)
     if text is not None:
         sys.stderr.write(text + "\n")
