@@ -28,6 +28,22 @@ def losses():
     }
 
 
+def _wrapped_losses_and_gradients(x_local, y_local) -> dict:
+    """``{name: (loss, gradient)}`` of every loss of ``losses()`` wrapped in
+    ``CrossWorkerLoss``, on this worker's rows (inside an initialised process group)."""
+    import torch
+
+    from tripletlab.torch_losses import CrossWorkerLoss
+
+    results = {}
+    for name, loss_fn in losses().items():
+        xt = torch.tensor(x_local, requires_grad=True)
+        loss = CrossWorkerLoss(loss_fn)(xt, torch.as_tensor(y_local))
+        (grad,) = torch.autograd.grad(loss, xt)
+        results[name] = (loss.item(), grad.numpy())
+    return results
+
+
 def worker(rank, port, out):
     import torch
     import torch.distributed as dist
@@ -40,12 +56,7 @@ def worker(rank, port, out):
     try:
         x, y = global_batch()
         local = slice(rank * len(x) // WORLD, (rank + 1) * len(x) // WORLD)
-        results = {}
-        for name, loss_fn in losses().items():
-            xt = torch.tensor(x[local], requires_grad=True)
-            loss = CrossWorkerLoss(loss_fn)(xt, torch.as_tensor(y[local]))
-            (grad,) = torch.autograd.grad(loss, xt)
-            results[name] = (loss.item(), grad.numpy())
+        results = _wrapped_losses_and_gradients(x[local], y[local])
         wrapped = losses()["batch_all"]
         CrossWorkerLoss(wrapped)(torch.tensor(x[local]), torch.as_tensor(y[local]))
         results["fraction"] = wrapped.fraction_positive.item()
@@ -104,12 +115,7 @@ def uneven_worker(rank, port, out):
     try:
         x, y = global_batch(seed=51, size=5)  # 10 rows: 6 on rank 0, 4 on rank 1
         local = slice(sum(SIZES[:rank]), sum(SIZES[: rank + 1]))
-        results = {}
-        for name, loss_fn in losses().items():
-            xt = torch.tensor(x[local], requires_grad=True)
-            loss = CrossWorkerLoss(loss_fn)(xt, torch.as_tensor(y[local]))
-            (grad,) = torch.autograd.grad(loss, xt)
-            results[name] = (loss.item(), grad.numpy())
+        results = _wrapped_losses_and_gradients(x[local], y[local])
         # an inconsistent batch raises on every rank, before the embeddings are exchanged
         for bad in ("features", "labels"):
             xt = torch.tensor(x[local][:, : 5 - rank if bad == "features" else 5])
