@@ -2,12 +2,19 @@
 
 Forward + backward, D = 128, 8 samples per class, on the GPU when there is one:
 
-- tripletlab's batch-all, batch-hard and semi-hard, in PyTorch and TensorFlow;
-- pytorch-metric-learning (PML): ``TripletMarginLoss`` over all triplets (batch-all),
-  ``BatchHardMiner`` + ``TripletMarginLoss`` with a ``MeanReducer`` (batch-hard), and
-  ``TripletMarginMiner("semihard")`` + ``TripletMarginLoss`` (PML's semi-hard miner
-  keeps every semi-hard triplet, not one negative per pair as FaceNet's rule does:
-  timings only, not the same quantity);
+- tripletlab's batch-all, batch-hard and semi-hard, in PyTorch and TensorFlow (in a
+  ``tf.function``, as Keras runs them; ``tl.tf-xla``: under ``jit_compile=True``, where
+  shapes cannot depend on the labels and batch-all and semi-hard sort each anchor's row,
+  the documented fallback). TensorFlow's first call at a new shape compiles its XLA
+  kernels: ``first_s`` records that call's time (compile included);
+- pytorch-metric-learning (PML), in the two configurations found in real use: for
+  batch-all ``TripletMarginLoss`` alone (all triplets, ``get_all_triplets_indices``) and
+  ``TripletMarginMiner("all")`` + ``TripletMarginLoss`` ("PML miner batch-all": the miner
+  keeps the triplets with a positive hinge, the loss averages them: batch-all's
+  quantity); ``BatchHardMiner`` + ``TripletMarginLoss`` with a ``MeanReducer``
+  (batch-hard); ``TripletMarginMiner("semihard")`` + ``TripletMarginLoss`` (PML's
+  semi-hard miner keeps every semi-hard triplet, not one negative per pair as FaceNet's
+  rule does: timings only, not the same quantity);
 - the cube formulation of batch-all (a ``B x B x B`` tensor of hinges, in PyTorch);
 - one ``B x B`` Gram matrix product, forward + backward: the unit of the ratios.
 
@@ -32,6 +39,7 @@ import platform
 import resource
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -50,30 +58,45 @@ METHODS = (
     "tl.tf batch-all",
     "tl.tf batch-hard",
     "tl.tf semi-hard",
+    "tl.tf-xla batch-all",
+    "tl.tf-xla batch-hard",
+    "tl.tf-xla semi-hard",
     "PML batch-all",
+    "PML miner batch-all",
     "PML batch-hard",
     "PML semi-hard*",
     "cube batch-all",
 )
-SAME_QUANTITY = {"tl.torch batch-all": "PML batch-all", "tl.torch batch-hard": "PML batch-hard"}
+SAME_QUANTITY = {  # agrees_with_PML: the loss equals every one of these peers'
+    "tl.torch batch-all": ("PML batch-all", "PML miner batch-all"),
+    "tl.torch batch-hard": ("PML batch-hard",),
+}
 PEER = {
     "tl.torch batch-all": "PML batch-all",
     "tl.torch batch-hard": "PML batch-hard",
     "tl.torch semi-hard": "PML semi-hard*",
+}
+PEER_MINER = {"tl.torch batch-all": "PML miner batch-all"}  # x_PML_miner
+TORCH_PEER = {  # x_torch: TensorFlow's time over PyTorch's for the same loss
+    f"tl.{framework} {kind}": f"tl.torch {kind}"
+    for framework in ("tf", "tf-xla")
+    for kind in ("batch-all", "batch-hard", "semi-hard")
 }
 
 
 def estimated_gib(method: str, size: int) -> float:
     """A rough upper bound of a method's memory, to skip what cannot fit."""
     triplets = size * (PER_CLASS - 1) * (size - PER_CLASS)
-    if method == "PML batch-all":
+    if method in ("PML batch-all", "PML miner batch-all"):
         return triplets * 8 * 3 * 4 / 2**30  # int64 indices and float copies per triplet
     if method == "PML semi-hard*":
         return triplets * 8 * 3 * 2 / 2**30
     if method == "cube batch-all":
         return size**3 * 4 * 4 / 2**30  # a few float32 cubes
-    if method.startswith("tl.torch"):  # row blocks of 2^24 distances above 4096 rows
+    if method.startswith(("tl.torch", "tl.tf ")):  # row blocks of 2^24 distances above 4096
         return min(size, 4096) * size * 4 * 12 / 2**30
+    if method.startswith("tl.tf-xla"):  # the whole matrix, sorted
+        return size * size * 4 * 16 / 2**30
     return size * size * 4 * 12 / 2**30  # a dozen B x B float32 matrices
 
 
@@ -113,6 +136,10 @@ def torch_case(method: str, size: int):
         if method == "PML batch-all":
             pml = losses.TripletMarginLoss(MARGIN, distance=lp)
             loss = lambda: pml(x, y)  # noqa: E731
+        elif method == "PML miner batch-all":
+            pml = losses.TripletMarginLoss(MARGIN, distance=lp)
+            miner = miners.TripletMarginMiner(MARGIN, distance=lp, type_of_triplets="all")
+            loss = lambda: pml(x, y, miner(x, y))  # noqa: E731
         elif method == "PML batch-hard":
             pml = losses.TripletMarginLoss(MARGIN, distance=lp, reducer=reducers.MeanReducer())
             miner = miners.BatchHardMiner(distance=lp)
@@ -153,7 +180,7 @@ def tf_case(method: str, size: int):
     y = tf.range(size) // PER_CLASS
     fn = tripletlab_loss(tl, method, x, y)
 
-    @tf.function
+    @tf.function(jit_compile=method.startswith("tl.tf-xla"))
     def step():
         with tf.GradientTape() as tape:
             value = fn()
@@ -171,14 +198,18 @@ def measure(method: str, size: int, repeats: int) -> dict:
     from tripletlab.timing import best_time
 
     run, value, device = (tf_case if method.startswith("tl.tf") else torch_case)(method, size)
-    seconds = best_time(run, repeats=repeats, warmup=1)
+    start = time.perf_counter()
+    run()  # the first call: TensorFlow traces and compiles here
+    first_s = time.perf_counter() - start
+    seconds = best_time(run, repeats=repeats, warmup=0)
     if device is not None and device.type == "cuda":
         import torch
 
         peak_mib = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
-    return {"method": method, "B": size, "seconds": seconds, "peak_mib": peak_mib, "loss": value()}
+    row = {"method": method, "B": size, "seconds": seconds, "peak_mib": peak_mib}
+    return row | {"loss": value(), "first_s": first_s}
 
 
 # --------------------------------------------------------------------------- the table
@@ -215,13 +246,19 @@ def add_ratios(rows: list[dict]) -> list[dict]:
         unit = by_key.get(("gram matmul", row["B"]), {})
         if "seconds" in unit:
             row["x_matmul"] = row["seconds"] / unit["seconds"]
-        peer = by_key.get((PEER.get(row["method"], ""), row["B"]), {})
-        if "seconds" in peer:
-            row["x_PML"] = row["seconds"] / peer["seconds"]
-        same = by_key.get((SAME_QUANTITY.get(row["method"], ""), row["B"]), {})
-        if "loss" in same:
-            row["agrees_with_PML"] = abs(row["loss"] - same["loss"]) <= 1e-4 * max(
-                1.0, abs(same["loss"])
+        for column, peers in (
+            ("x_PML", PEER),
+            ("x_PML_miner", PEER_MINER),
+            ("x_torch", TORCH_PEER),
+        ):
+            peer = by_key.get((peers.get(row["method"], ""), row["B"]), {})
+            if "seconds" in peer:
+                row[column] = row["seconds"] / peer["seconds"]
+        same = [by_key.get((peer, row["B"]), {}) for peer in SAME_QUANTITY.get(row["method"], ())]
+        losses = [peer["loss"] for peer in same if "loss" in peer]
+        if losses:
+            row["agrees_with_PML"] = all(
+                abs(row["loss"] - loss) <= 1e-4 * max(1.0, abs(loss)) for loss in losses
             )
     return rows
 
@@ -252,7 +289,7 @@ def cpu_model() -> str:
 def write_outputs(rows: list[dict], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     columns = ["method", "B", "seconds", "peak_mib", "loss", "x_matmul", "x_PML"]
-    columns += ["agrees_with_PML", "skipped"]
+    columns += ["x_PML_miner", "x_torch", "first_s", "agrees_with_PML", "skipped"]
     with open(out / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
@@ -262,20 +299,26 @@ def write_outputs(rows: list[dict], out: Path) -> None:
         f"Forward + backward, D = {FEATURES}, {PER_CLASS} per class, margin {MARGIN}; "
         f"{described}. Time (peak memory, MiB); x matmul: ratio to one B x B Gram "
         "product; x PML: ratio to PML's path for the same loss (* PML's semi-hard miner "
-        "keeps every semi-hard triplet: timings only).",
+        "keeps every semi-hard triplet: timings only); x PML miner: ratio to "
+        "TripletMarginMiner('all') + TripletMarginLoss; x torch: TensorFlow's time over "
+        "PyTorch's; first call: the first call's time (TensorFlow compiles there).",
         "",
-        "| method | B | time | peak MiB | x matmul | x PML | agrees with PML |",
-        "|---|---|---|---|---|---|---|",
+        "| method | B | time | peak MiB | x matmul | x PML | x PML miner | x torch "
+        "| first call | agrees with PML |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "skipped" in r and r["skipped"]:
-            lines.append(f"| {r['method']} | {r['B']} | skipped: {r['skipped']} | | | | |")
+            lines.append(f"| {r['method']} | {r['B']} | skipped: {r['skipped']} |" + " |" * 7)
             continue
         cells = [
             f"{r['seconds'] * 1e3:.1f} ms",
             f"{r['peak_mib']:.0f}",
             f"{r['x_matmul']:.1f}" if "x_matmul" in r else "",
             f"{r['x_PML']:.3f}" if "x_PML" in r else "",
+            f"{r['x_PML_miner']:.3f}" if "x_PML_miner" in r else "",
+            f"{r['x_torch']:.2f}" if "x_torch" in r else "",
+            f"{r['first_s']:.2f} s" if "first_s" in r else "",
             str(r.get("agrees_with_PML", "")),
         ]
         lines.append(f"| {r['method']} | {r['B']} | " + " | ".join(cells) + " |")
@@ -292,7 +335,8 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     colours = {"batch-all": "C0", "batch-hard": "C1", "semi-hard": "C2", "matmul": "black"}
-    styles = {"tl.torch": "-", "tl.tf": "-.", "PML": "--", "cube": ":", "gram": ":"}
+    styles = {"tl.torch": "-", "tl.tf": "-.", "tl.tf-xla": (0, (1, 1)), "PML": "--"}
+    styles |= {"cube": ":", "gram": ":"}
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method in METHODS:
         points = [(r["B"], r["seconds"]) for r in rows if r["method"] == method and "seconds" in r]
@@ -301,7 +345,11 @@ def plot(rows: list[dict], path: Path) -> None:
             style = styles[method.split()[0]]
             marker = "s" if method == "cube batch-all" else "o"
             ax.loglog(
-                *zip(*points, strict=True), style, marker=marker, color=colours[kind], label=method
+                *zip(*points, strict=True),
+                linestyle=style,
+                marker=marker,
+                color=colours[kind],
+                label=method,
             )
     ax.set(xlabel="batch size B", ylabel="seconds (forward + backward)")
     ax.set_title(f"online mining, D = {FEATURES}, {PER_CLASS} per class")
@@ -317,7 +365,8 @@ def read_rows(path: Path) -> list[dict]:
     for row in csv.DictReader(open(path)):
         row = {key: value for key, value in row.items() if value != ""}
         row["B"] = int(row["B"])
-        for key in ("seconds", "peak_mib", "loss", "x_matmul", "x_PML"):
+        numbers = ("seconds", "peak_mib", "loss", "x_matmul", "x_PML", "x_PML_miner", "x_torch")
+        for key in (*numbers, "first_s"):
             if key in row:
                 row[key] = float(row[key])
         rows.append(row)

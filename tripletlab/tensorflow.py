@@ -23,10 +23,13 @@ Framework notes, for every function:
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import tensorflow as tf
 
 from tripletlab import FRAMEWORK_NAMES, PUBLIC_NAMES, _checks
+from tripletlab import _tf_mining as _engine
 from tripletlab._checks import COSINE_EPS
 
 __all__ = list(PUBLIC_NAMES + FRAMEWORK_NAMES)  # the same names in every backend
@@ -432,69 +435,31 @@ def negative_mask(labels):
     return _negative_mask(_as_labels(labels))
 
 
-def _mining_inputs(embeddings, labels, margin, metric):
-    """``(D, labels, margin, dtype, unit)``: ``unit`` is the power of two the losses are
-    summed in (see ``tripletlab.torch._block_terms``): sums of large distances stay finite."""
-    margin = _checks.check_margin(margin)
-    _checks.check_metric(metric)
-    x, dtype = _as_matrix("embeddings", embeddings)
-    labels = _as_labels(labels, x.shape[0])
-    unit = _sum_unit(x, metric)
-    return _distances(x, None, metric), labels, margin, dtype, unit
-
-
 def _sum_unit(x: tf.Tensor, metric: str) -> tf.Tensor:
-    """1 for the cosine metric (distances in [0, 2]), else a power of two near ``max|x|``."""
+    """1 for the cosine metric (distances in [0, 2]), else a power of two near ``max|x|``:
+    the unit the mining losses are summed in, so that sums of many large distances stay
+    finite."""
     if metric == "cosine":
         return tf.ones([], x.dtype)
     return _power_of_two_scale(_max_abs(x))
 
 
-def _mean_in_unit(losses: tf.Tensor, counted: tf.Tensor, unit: tf.Tensor) -> tf.Tensor:
-    """The mean of ``losses`` where ``counted`` (0 if none), summed in units of ``unit``."""
-    in_unit = tf.where(counted, losses / unit, tf.zeros_like(losses))
-    count = tf.maximum(tf.reduce_sum(tf.cast(counted, losses.dtype)), 1.0)
-    return tf.reduce_sum(in_unit) / count * unit
+# Each strategy is a ``Mining`` of ``select`` (what it picks, without gradient) and
+# ``loss_of`` (how its loss reads off the picked distances); ``tripletlab._tf_mining``
+# runs them, in one compiled kernel per block of anchors. The same object is returned for
+# the same arguments (``lru_cache``): the engine keeps its compiled kernels per Mining.
 
 
-def _hinge_thresholds(d_ap: tf.Tensor, margin: float) -> tf.Tensor:
-    """``t`` with: ``(d_ap - d_an) + margin > 0``, as computed, exactly when ``d_an < t``.
+@functools.lru_cache(maxsize=64)
+def _batch_all_mining(margin: float) -> _engine.Mining:
+    def select(dist, members, is_positive, negative):
+        return None, _engine.active_triplet_weights(dist, members, is_positive, negative, margin)
 
-    See ``tripletlab.torch._hinge_thresholds``: ``d_ap + margin``, moved by at most two
-    representable numbers each way.
-    """
+    def loss_of(dist, chosen, unit):
+        weights, n_active = chosen
+        return tf.reduce_sum(weights * dist), n_active
 
-    def active(d_an):
-        return d_ap - d_an + margin > 0
-
-    up = tf.fill(tf.shape(d_ap), tf.constant(float("inf"), d_ap.dtype))
-    t = d_ap + margin
-    for _ in range(2):
-        t = tf.where(active(t), tf.math.nextafter(t, up), t)
-    for _ in range(2):
-        below = tf.math.nextafter(t, -up)
-        t = tf.where(active(below), t, below)
-    return t
-
-
-def _active_triplet_counts(dist, positive, negative, margin):
-    """``(c_ap - c_an, N)``: per-pair counts of the active triplets, and their number.
-
-    A triplet is active when its hinge ``D[a, p] - D[a, n] + margin`` is ``> 0``, that is
-    when ``D[a, n] < t_p`` (``_hinge_thresholds``). Sorting and binary search, no
-    gradient; see ``tripletlab.torch``.
-    """
-    d = tf.stop_gradient(dist)
-    batch = tf.shape(d)[0]
-    infinity = tf.fill(tf.shape(d), tf.constant(float("inf"), d.dtype))
-    threshold = tf.where(positive, _hinge_thresholds(d, margin), -infinity)  # -inf: no positive
-    negatives = tf.sort(tf.where(negative, d, infinity), axis=1)
-    c_ap = tf.searchsorted(negatives, threshold, side="left", out_type=tf.int32)
-    thresholds = tf.sort(threshold, axis=1)
-    at_most = tf.searchsorted(thresholds, d, side="right", out_type=tf.int32)
-    c_an = tf.where(negative, batch - at_most, tf.zeros_like(at_most))
-    n_active = tf.reduce_sum(tf.cast(c_ap, tf.int64))
-    return tf.cast(c_ap - c_an, d.dtype), n_active
+    return _engine.Mining(select, loss_of, on_distances=True)
 
 
 def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str = "euclidean"):
@@ -502,33 +467,54 @@ def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str 
 
     See ``tripletlab.numpy.batch_all_triplet_loss``; like ``tripletlab.torch``, no
     ``(B, B, B)`` tensor: the loss is ``(sum (c_ap - c_an) * D + margin * N) / N`` with
-    counts of active triplets from sorting and binary search, and its gradient is
-    exactly the triplet cube's.
+    counts ``c`` of active triplets, and its gradient is exactly the triplet cube's. The
+    counts come from comparing every negative with the anchor's ``m`` positive thresholds
+    (``m``: the largest class), fused by XLA, ``O(B^2 m)``; see ``tripletlab._tf_mining``
+    (which also says when it sorts instead). Above ``tripletlab._blocks.WHOLE_MATRIX_ROWS``
+    rows the anchors are taken in blocks, in ``O(B)`` memory per anchor row.
     """
-    dist, labels, margin, dtype, unit = _mining_inputs(embeddings, labels, margin, metric)
-    positive, negative = _positive_mask(labels), _negative_mask(labels)
-    weights, n_positive = _active_triplet_counts(dist, positive, negative, margin)
-    per_anchor = [tf.reduce_sum(tf.cast(m, tf.int64), axis=1) for m in (positive, negative)]
-    n_valid = tf.cast(tf.reduce_sum(per_anchor[0] * per_anchor[1]), dist.dtype)
-    n_positive = tf.cast(n_positive, dist.dtype)
-    # the mean active hinge, (sum (c_ap - c_an) D + margin N) / N; where that sum
-    # overflows though the mean does not, summed in units of a power of two
-    total = tf.reduce_sum(weights * (dist / unit))
-    count = tf.maximum(n_positive, 1.0)
-    direct = (total * unit + margin * n_positive) / count
-    in_unit = total / count * unit + margin * tf.cast(n_positive > 0, dist.dtype)
-    loss = tf.where(tf.math.is_finite(direct), direct, in_unit)
-    fraction = n_positive / tf.maximum(n_valid, 1.0)
+    margin = _checks.check_margin(margin)
+    mining = _batch_all_mining(margin)
+    total, n_active, members, dtype, unit = _engine.mine(embeddings, labels, metric, mining)
+    if members is None:  # no row
+        return tf.cast(total, dtype), tf.cast(tf.stop_gradient(total), dtype)
+    _, is_positive, n_negatives = members
+    n_positives = tf.reduce_sum(tf.cast(is_positive, tf.int64), axis=1)
+    n_valid = tf.cast(tf.reduce_sum(n_positives * tf.cast(n_negatives, tf.int64)), total.dtype)
+    n_active = tf.cast(n_active, total.dtype)
+    loss = _engine.batch_all_mean(total, n_active, margin, unit)
+    fraction = n_active / tf.maximum(n_valid, 1.0)
     return _finite_loss(loss, dtype, "embeddings"), tf.cast(fraction, dtype)
 
 
-def _arg(arg, values: tf.Tensor, pad: float) -> tf.Tensor:
-    """``arg(values, axis=1)`` (int32), also for ``B = 0`` rows, where TensorFlow refuses
-    the empty axis: a column of ``pad`` appended (never preferred: ties keep the lowest
-    index) and the index clipped to the real columns (rows without a choice are masked)."""
-    column = tf.fill(tf.stack([tf.shape(values)[0], 1]), tf.constant(pad, values.dtype))
-    index = arg(tf.concat([values, column], axis=1), axis=1, output_type=tf.int32)
-    return tf.minimum(index, tf.maximum(tf.shape(values)[1] - 1, 0))
+def _first(values: tf.Tensor, best: tf.Tensor) -> tf.Tensor:
+    """Per row, the lowest column where ``values == best`` (int32); 0 where none."""
+    column = tf.range(tf.shape(values)[1])[None, :]
+    first = tf.reduce_min(tf.where(values == best, column, tf.shape(values)[1]), axis=1)
+    return tf.minimum(first, tf.maximum(tf.shape(values)[1] - 1, 0))
+
+
+@functools.lru_cache(maxsize=64)
+def _batch_hard_mining(margin: float, soft: bool) -> _engine.Mining:
+    def select(key, members, is_positive, negative):
+        positive_key = tf.where(is_positive, tf.gather(key, members, batch_dims=1), -1.0)
+        negative_key = tf.where(negative, key, float("inf"))  # keys are >= 0
+        slot = _first(positive_key, tf.reduce_max(positive_key, axis=1, keepdims=True))
+        closest = _first(negative_key, tf.reduce_min(negative_key, axis=1, keepdims=True))
+        valid = tf.reduce_any(is_positive, axis=1) & tf.reduce_any(negative, axis=1)
+        hardest = tf.gather(members, slot[:, None], batch_dims=1)
+        return tf.concat([hardest, closest[:, None]], axis=1), valid
+
+    def loss_of(dist, valid, unit):
+        gap = tf.where(valid, dist[:, 0] - dist[:, 1], tf.zeros_like(dist[:, 0]))
+        if soft:
+            losses = tf.nn.softplus(gap * unit) / unit
+        else:
+            losses = tf.nn.relu(gap + margin / unit)
+        counted = tf.where(valid, losses, tf.zeros_like(losses))
+        return tf.reduce_sum(counted), tf.reduce_sum(tf.cast(valid, tf.int64))
+
+    return _engine.Mining(select, loss_of)
 
 
 def batch_hard_triplet_loss(
@@ -536,31 +522,29 @@ def batch_hard_triplet_loss(
 ):
     """Hardest positive and hardest negative per anchor; see ``tripletlab.numpy``.
 
-    ``(B, B)`` memory. The hardest examples are chosen without gradient (``argmax`` /
-    ``argmin``; of tied examples the lowest index, as in PyTorch) and only the ``2B``
-    chosen distances carry a gradient; for the euclidean metric the square root is taken
-    of those ``2B`` entries only.
+    The hardest examples are chosen without gradient (of tied examples the lowest index,
+    as in PyTorch) and only the ``2B`` chosen distances carry a gradient; for the L2
+    metrics the square root is taken of those ``2B`` entries only, and their gradient
+    reaches the rows through the chosen pairs alone (no second ``B x B`` product). Above
+    ``tripletlab._blocks.WHOLE_MATRIX_ROWS`` rows the anchors are taken in blocks.
     """
     margin = _checks.check_margin(margin)
     soft = _checks.check_bool("soft", soft)
-    _checks.check_metric(metric)
-    x, dtype = _as_matrix("embeddings", embeddings)
-    labels = _as_labels(labels, x.shape[0])
-    key, to_distance = _ranked_distances(x, metric)
-    positive, negative = _positive_mask(labels), _negative_mask(labels)
-    valid = tf.reduce_any(positive, axis=1) & tf.reduce_any(negative, axis=1)
-    fixed = tf.stop_gradient(key)
-    below = tf.fill(tf.shape(key), tf.constant(-1.0, key.dtype))  # key >= 0
-    above = tf.fill(tf.shape(key), tf.constant(float("inf"), key.dtype))
-    farthest = _arg(tf.argmax, tf.where(positive, fixed, below), -1.0)
-    closest = _arg(tf.argmin, tf.where(negative, fixed, above), float("inf"))
-    hardest_positive = to_distance(tf.gather(key, farthest[:, None], batch_dims=1)[:, 0])
-    hardest_negative = to_distance(tf.gather(key, closest[:, None], batch_dims=1)[:, 0])
-    gap = hardest_positive - hardest_negative
-    gap = tf.where(valid, gap, tf.zeros_like(gap))
-    losses = tf.nn.softplus(gap) if soft else tf.nn.relu(gap + margin)
-    loss = _mean_in_unit(losses, valid, _sum_unit(x, metric))
+    mining = _batch_hard_mining(margin, soft)
+    total, n_valid, _, dtype, unit = _engine.mine(embeddings, labels, metric, mining)
+    loss = total / tf.maximum(tf.cast(n_valid, total.dtype), 1.0) * unit
     return _finite_loss(loss, dtype, "embeddings")
+
+
+@functools.lru_cache(maxsize=64)
+def _semihard_mining(margin: float, metric: str) -> _engine.Mining:
+    def loss_of(dist, pairs, unit):
+        d_ap, d_an = tf.split(dist, 2, axis=1)
+        losses = tf.nn.relu(d_ap - d_an + margin / unit)
+        counted = tf.where(pairs, losses, tf.zeros_like(losses))
+        return tf.reduce_sum(counted), tf.reduce_sum(tf.cast(pairs, tf.int64))
+
+    return _engine.Mining(_engine.semihard_columns, loss_of, on_distances=metric == "euclidean")
 
 
 def batch_semihard_triplet_loss(
@@ -568,24 +552,21 @@ def batch_semihard_triplet_loss(
 ):
     """Semi-hard negative per (anchor, positive) pair; see ``tripletlab.numpy``.
 
-    No ``(B, B, B)`` tensor: each anchor's negative distances are sorted once (stable),
-    and ``tf.searchsorted`` finds, for every positive, the first negative farther than
-    it. ``O(B^2 log B)`` time, ``(B, B)`` memory.
+    No ``(B, B, B)`` tensor and no sort of the ``(B, B)`` matrix: for each of the
+    anchor's ``m`` positives, the nearest negative beyond it, by comparisons fused by XLA
+    (``O(B^2 m)``; see ``tripletlab._tf_mining``). Ties keep the lowest index (the highest
+    for the fallback to the farthest negative), as a stable sort of the negatives does,
+    in both frameworks. "Farther" compares the distances themselves (for the euclidean
+    metric not the squared ones, which can differ where the roots are equal). Only the
+    chosen distances carry a gradient. Above ``tripletlab._blocks.WHOLE_MATRIX_ROWS``
+    rows the anchors are taken in blocks.
     """
-    dist, labels, margin, dtype, unit = _mining_inputs(embeddings, labels, margin, metric)
-    positive, negative = _positive_mask(labels), _negative_mask(labels)
-    n_negatives = tf.reduce_sum(tf.cast(negative, tf.int32), axis=1, keepdims=True)  # (B, 1)
-    fixed = tf.stop_gradient(dist)
-    infinity = tf.fill(tf.shape(dist), tf.constant(float("inf"), dist.dtype))
-    order = tf.argsort(tf.where(negative, fixed, infinity), axis=1, stable=True)
-    sorted_negatives = tf.gather(tf.where(negative, fixed, infinity), order, batch_dims=1)
-    beyond = tf.searchsorted(sorted_negatives, fixed, side="right", out_type=tf.int32)
-    rank = tf.maximum(tf.where(beyond < n_negatives, beyond, n_negatives - 1), 0)
-    chosen = tf.gather(order, rank, batch_dims=1)  # (B, B): column of the negative for [a, p]
-    d_an = tf.gather(dist, chosen, batch_dims=1)
-    pairs = positive & (n_negatives > 0)
-    losses = tf.nn.relu(dist - d_an + margin)
-    return _finite_loss(_mean_in_unit(losses, pairs, unit), dtype, "embeddings")
+    margin = _checks.check_margin(margin)
+    _checks.check_metric(metric)
+    mining = _semihard_mining(margin, metric)
+    total, n_pairs, _, dtype, unit = _engine.mine(embeddings, labels, metric, mining)
+    loss = total / tf.maximum(tf.cast(n_pairs, total.dtype), 1.0) * unit
+    return _finite_loss(loss, dtype, "embeddings")
 
 
 # --------------------------------------------------------------------------- siamese head
