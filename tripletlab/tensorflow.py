@@ -123,7 +123,9 @@ def _pair_of_matrices(x, y):
 
 
 def _power_of_two_scale(max_abs: tf.Tensor) -> tf.Tensor:
-    """A power of two <= ``max_abs`` (1 where it is 0 or subnormal), with no gradient.
+    """A power of two ``s`` with ``s <= max_abs < 2 s`` (1 where ``max_abs`` is 0 or
+    subnormal), with no gradient: the contract of every backend's ``_power_of_two_scale``
+    (which for subnormals may give any power of two ``<= 1``).
 
     Keeps only the exponent bits of the float, so dividing by it is exact. The
     quantities below are homogeneous in the inputs, so a constant rescaling gives
@@ -246,7 +248,8 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
 
 
 def _scaled_squared_l2(x: tf.Tensor, y: tf.Tensor | None):
-    """``(q, s)`` with ``||x_i - y_j||^2 = q_ij s^2``; see ``tripletlab.torch``."""
+    """``(q, s)`` with ``||x_i - y_j||^2 = q_ij s^2``: the Gram form on rows divided by a
+    power of two ``s`` (exact), so that nothing overflows before the square root."""
     max_abs = _max_abs(x)
     if y is not None:
         max_abs = tf.maximum(max_abs, _max_abs(y))
@@ -271,8 +274,10 @@ def _distances(x: tf.Tensor, y: tf.Tensor | None, metric: str) -> tf.Tensor:
 
 
 def _ranked_distances(x: tf.Tensor, metric: str):
-    """``(key, to_distance)``: a ``(B, B)`` matrix ordered as the distance, and the map
-    from its entries to distances; see ``tripletlab.torch``."""
+    """``(key, to_distance)``: a ``(B, B)`` matrix that orders the pairs as the distance
+    does, and the map from its entries to distances. For the L2 metrics the key is the
+    scaled squared distance, so that mining that only selects entries takes the square
+    root of the selected ones only."""
     if metric == "euclidean":
         sq, scale = _scaled_squared_l2(x, None)
         return sq, lambda v: _scaled_sqrt(v, scale)
@@ -434,7 +439,7 @@ def negative_mask(labels):
 
 def _mining_inputs(embeddings, labels, margin, metric):
     """``(D, labels, margin, dtype, unit)``: ``unit`` is the power of two the losses are
-    summed in (see ``tripletlab.torch._block_terms``): sums of large distances stay finite."""
+    summed in (``_sum_unit``), so that sums of many large distances stay finite."""
     margin = _checks.check_margin(margin)
     _checks.check_metric(metric)
     x, dtype = _as_matrix("embeddings", embeddings)
@@ -458,10 +463,13 @@ def _mean_in_unit(losses: tf.Tensor, counted: tf.Tensor, unit: tf.Tensor) -> tf.
 
 
 def _hinge_thresholds(d_ap: tf.Tensor, margin: float) -> tf.Tensor:
-    """``t`` with: ``(d_ap - d_an) + margin > 0``, as computed, exactly when ``d_an < t``.
+    """``t`` with: ``(d_ap - d_an) + margin > 0``, as computed in the dtype, exactly when
+    ``d_an < t``. The triplet rule of ``tripletlab.numpy``, as a threshold to sort.
 
-    See ``tripletlab.torch._hinge_thresholds``: ``d_ap + margin``, moved by at most two
-    representable numbers each way.
+    The hinge decreases (weakly) as ``d_an`` grows; the rearranged ``d_ap + margin``
+    rounds differently and can be one number off either way, so it is moved up while
+    the hinge at ``t`` is still active, then down while the one below is not (at most
+    two representable numbers each way).
     """
 
     def active(d_an):
@@ -477,12 +485,15 @@ def _hinge_thresholds(d_ap: tf.Tensor, margin: float) -> tf.Tensor:
     return t
 
 
-def _active_triplet_counts(dist, positive, negative, margin):
-    """``(c_ap - c_an, N)``: per-pair counts of the active triplets, and their number.
+def _active_triplet_weights(dist, positive, negative, margin):
+    """``(c_ap - c_an, N)``: per-pair counts of the active triplets, ``(B, B)`` in the
+    dtype of ``dist``, and their number (int64), without gradient.
 
     A triplet is active when its hinge ``D[a, p] - D[a, n] + margin`` is ``> 0``, that is
-    when ``D[a, n] < t_p`` (``_hinge_thresholds``). Sorting and binary search, no
-    gradient; see ``tripletlab.torch``.
+    when ``D[a, n] < t_p`` (``_hinge_thresholds``). Each anchor's negative distances are
+    sorted and ``c_ap`` is the number of them below ``t_p`` (one binary search per
+    positive); each anchor's thresholds are sorted and ``c_an`` is the number of them
+    above ``D[a, n]`` (one binary search per negative). ``O(B^2 log B)`` time.
     """
     d = tf.stop_gradient(dist)
     batch = tf.shape(d)[0]
@@ -500,14 +511,14 @@ def _active_triplet_counts(dist, positive, negative, margin):
 def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str = "euclidean"):
     """Mean loss over the valid triplets with a positive loss, and their fraction.
 
-    See ``tripletlab.numpy.batch_all_triplet_loss``; like ``tripletlab.torch``, no
-    ``(B, B, B)`` tensor: the loss is ``(sum (c_ap - c_an) * D + margin * N) / N`` with
-    counts of active triplets from sorting and binary search, and its gradient is
-    exactly the triplet cube's.
+    See ``tripletlab.numpy.batch_all_triplet_loss``. No ``(B, B, B)`` tensor: the loss
+    is ``(sum (c_ap - c_an) * D + margin * N) / N`` with counts of active triplets from
+    sorting and binary search (``_active_triplet_weights``), and its gradient is exactly
+    the triplet cube's.
     """
     dist, labels, margin, dtype, unit = _mining_inputs(embeddings, labels, margin, metric)
     positive, negative = _positive_mask(labels), _negative_mask(labels)
-    weights, n_positive = _active_triplet_counts(dist, positive, negative, margin)
+    weights, n_positive = _active_triplet_weights(dist, positive, negative, margin)
     per_anchor = [tf.reduce_sum(tf.cast(m, tf.int64), axis=1) for m in (positive, negative)]
     n_valid = tf.cast(tf.reduce_sum(per_anchor[0] * per_anchor[1]), dist.dtype)
     n_positive = tf.cast(n_positive, dist.dtype)
