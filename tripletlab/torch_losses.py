@@ -59,8 +59,7 @@ class _MiningLoss(_Loss):
     def __init__(self, margin: float = 0.2, metric: str = "euclidean"):
         super().__init__()
         self.margin = _checks.check_margin(margin)
-        _checks.check_metric(metric)
-        self.metric = metric
+        self.metric = _checks.check_metric(metric)
 
 
 class BatchAllTripletLoss(_MiningLoss):
@@ -114,9 +113,8 @@ class TripletLoss(_Loss):
     def __init__(self, margin: float = 0.2, metric: str = "sqeuclidean", reduction: str = "mean"):
         super().__init__()
         self.margin = _checks.check_margin(margin)
-        _checks.check_metric(metric)
-        _checks.check_reduction(reduction)
-        self.metric, self.reduction = metric, reduction
+        self.metric = _checks.check_metric(metric)
+        self.reduction = _checks.check_reduction(reduction)
 
     def forward(self, anchor, positive, negative):
         return tl.triplet_loss(
@@ -133,8 +131,7 @@ class ContrastiveLoss(_Loss):
     def __init__(self, margin: float = 1.0, reduction: str = "mean"):
         super().__init__()
         self.margin = _checks.check_margin(margin)
-        _checks.check_reduction(reduction)
-        self.reduction = reduction
+        self.reduction = _checks.check_reduction(reduction)
 
     def forward(self, x1, x2, same):
         return tl.contrastive_loss(x1, x2, same, self.margin, self.reduction)
@@ -150,8 +147,7 @@ class ModifiedTripletLoss(_Loss):
     def __init__(self, margin: float = 0.25, reduction: str = "sum"):
         super().__init__()
         self.margin = _checks.check_margin(margin)
-        _checks.check_reduction(reduction)
-        self.reduction = reduction
+        self.reduction = _checks.check_reduction(reduction)
 
     def forward(self, scores):
         return tl.modified_triplet_loss(scores, self.margin, self.reduction)
