@@ -29,6 +29,8 @@ import numpy as np
 import pytest
 from backends import SKIPPED, TORCH_DEVICE
 
+from tripletlab import exercises
+
 FUNCTION_BACKENDS = ("numpy", "torch", "tensorflow")
 OBJECT_BACKENDS = ("torch_losses", "keras_losses")
 BACKENDS = FUNCTION_BACKENDS + OBJECT_BACKENDS
@@ -349,8 +351,8 @@ E4_VALUES = dict(zip(MINING, (ALL_E4, HARD_E4, SEMI_E4), strict=True))
 
 BIG = [[2e38, 0.0], [2e38, 1e37], [0.0, 2e38]]  # float32 rows of norm near the largest float
 BIG_LOSS = 1.3991157e38  # labels [0, 1, 0]: both triplets active, mean of their hinges
-X05 = [[0.0], [0.5], [2.0], [0.3], [1.1], [1.5]]  # the course's example (exercises._X05)
-L05 = [0, 0, 1, 1, 0, 1]
+X05 = exercises.X_05.tolist()  # the course's example
+L05 = exercises.LABELS_05.tolist()
 
 
 def mining(case, embeddings, labels, expect, *, per_fn=None, keras=None, **kwargs):
