@@ -6,7 +6,7 @@ import numpy as np
 import oracle
 import pytest
 from backends import load, to_backend, to_numpy
-from test_losses import METRICS, MINING, layouts, mining_call, mining_oracle
+from cases import METRICS, MINING, layouts, mining_call, mining_oracle
 
 import tripletlab._blocks as blocks
 import tripletlab._torch_mining as engine

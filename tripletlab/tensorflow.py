@@ -609,12 +609,21 @@ class SiameseHead(keras.layers.Layer):
     ``logit = w . |e1 - e2| + b`` (a learned, weighted L1 distance), and
     ``p(same) = sigmoid(logit)``. Called on ``[e1, e2]``, ``(B, D), (B, D) -> (B,)``
     logits; train with ``keras.losses.BinaryCrossentropy(from_logits=True)`` on
-    ``same`` (1 for the same class). Notebook: 04_siamese_losses.
+    ``same`` (1 for the same class). ``embedding_dim``: ``D``, as in PyTorch; None (the
+    Keras way) reads it from the first call. Notebook: 04_siamese_losses.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, embedding_dim: int | None = None, **kwargs):
         super().__init__(**kwargs)
+        if embedding_dim is not None:
+            embedding_dim = _checks.check_int("embedding_dim", embedding_dim, minimum=1)
+        self.embedding_dim = embedding_dim
         self.dense = keras.layers.Dense(1, dtype=self.dtype_policy)
+        if embedding_dim is not None:
+            self.build([(None, embedding_dim), (None, embedding_dim)])
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"embedding_dim": self.embedding_dim}
 
     def build(self, input_shape):
         self.dense.build(input_shape[0])

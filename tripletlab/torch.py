@@ -591,6 +591,7 @@ class SiameseHead(torch.nn.Module):
 
     def __init__(self, embedding_dim: int):
         super().__init__()
+        embedding_dim = _checks.check_int("embedding_dim", embedding_dim, minimum=1)
         self.linear = torch.nn.Linear(embedding_dim, 1)
 
     def forward(self, e1: torch.Tensor, e2: torch.Tensor) -> torch.Tensor:
