@@ -21,8 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_import_tripletlab_loads_no_framework():
     code = (
-        "import sys, tripletlab, tripletlab.numpy, tripletlab.device, tripletlab.data;"
-        "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))"
+        "import sys, tripletlab, tripletlab.numpy, tripletlab.device, tripletlab.data, "
+        "tripletlab.metrics, tripletlab.training, tripletlab.exercises, "
+        "tripletlab.distributed_demo;"
+        "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'sklearn') "
+        "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -710,7 +710,7 @@ _exercise(
     hint="what does keras.losses.cosine_similarity return for a similar pair, and its negative?",
     mistakes=(
         (
-            _is(-_negated_loss_target()),
+            lambda a: a == -_negated_loss_target(),  # lazy: imports Keras
             "keras.losses.cosine_similarity is already -cos: its negative is +cos, "
             "and minimising +cos pushes the pair apart",
         ),
