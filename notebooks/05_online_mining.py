@@ -384,10 +384,10 @@ print(f"active triplets of anchor {a}: {c_an.sum()} (c_an and c_ap both count th
 # closest positive are those of the buckets after $j$, so the nearest negative of each
 # bucket and a running minimum over the buckets give every pair its semi-hard negative.
 #
-# Memory: one float64 cube against one float32 distance matrix. Above 4096 rows the
-# PyTorch backend goes further and works on blocks of anchor rows (about $2^{24}$
-# distances each), computing each block's gradient at once, so that its memory grows
-# as $B$, not $B^2$.
+# Memory: one float64 cube against one float32 distance matrix. Above a few thousand
+# rows (`WHOLE_MATRIX_ROWS` in `tripletlab._blocks`) the PyTorch backend goes further
+# and works on blocks of anchor rows (about `BLOCK_ENTRIES` distances each), computing
+# each block's gradient at once, so that its memory grows as $B$, not $B^2$.
 
 # %%
 print("     B   cube, float64   B x B, float32")
@@ -551,7 +551,7 @@ assert index_gib > 10
 # a placeholder, `... # your code here`.
 
 # %%
-from tripletlab.exercises import check
+from tripletlab.exercises import LABELS_05, X_05, check
 
 # %% [markdown]
 # **Exercise 1 (formula).** How many valid triplets does a batch of $P = 4$ classes
@@ -570,8 +570,7 @@ check("05.n_valid", n_valid_ex)
 # its distances are the embeddings themselves.
 
 # %%
-x_ex = np.array([[0.0], [0.5], [2.0], [0.3], [1.1], [1.5]])
-labels_ex = np.array([0, 0, 1, 1, 0, 1])
+x_ex, labels_ex = X_05.copy(), LABELS_05.copy()  # the batch the checks use
 d0_ex = tl.pairwise_distances(x_ex)[0]
 print("distances from anchor 0:", d0_ex.round(2).tolist(), " labels:", labels_ex.tolist())
 

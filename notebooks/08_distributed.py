@@ -19,10 +19,10 @@
 # never meets the positives and negatives that landed on the other workers: the mining
 # sees a batch $N$ times smaller than the one the optimizer steps on. This notebook
 # gathers every worker's embeddings and labels before mining
-# (`tripletlab.torch_losses.CrossWorkerLoss` with `torch.distributed`;
+# (`tripletlab.torch_distributed.CrossReplicaLoss` with `torch.distributed`;
 # `tripletlab.tf_distributed.CrossReplicaLoss` with `tf.distribute`), measures what the
-# global batch changes, and checks that the gradients are those of one process mining
-# the whole batch.
+# global batch changes, and checks that the update is that of one process mining the
+# whole batch, in both frameworks, with nothing to rescale.
 #
 # Everything runs on this machine's CPU: two processes joined by `torch.distributed`
 # (the gloo backend, over loopback), and two logical CPU devices for TensorFlow's
@@ -50,8 +50,8 @@ tf.config.set_logical_device_configuration(
 
 from tripletlab import device
 from tripletlab import torch as tl_torch
-from tripletlab._distributed_demo import compare, valid_triplets
 from tripletlab.data import PKSampler, load_digits, seed_everything
+from tripletlab.distributed_demo import compare, valid_triplets
 from tripletlab.keras_losses import BatchAllTripletLoss as KerasBatchAll
 from tripletlab.tf_distributed import CrossReplicaLoss
 
@@ -108,17 +108,17 @@ assert global_count > 2 * sum(local_counts)
 # %% [markdown]
 # ## Two processes
 #
-# `tripletlab._distributed_demo.compare` starts two processes with
+# `tripletlab.distributed_demo.compare` starts two processes with
 # `torch.multiprocessing.spawn` (the function each runs must be importable, so it
 # lives in the package, not in this notebook), joins them with
 # `torch.distributed.init_process_group("gloo", init_method="tcp://127.0.0.1:<port>")`,
 # and gives each its half of the global batch. Each computes the batch-all and the
 # batch-hard losses (margin 0.2) twice: with its own rows only, and through
-# `CrossWorkerLoss`, which all-gathers the embeddings and labels of both workers before
+# `CrossReplicaLoss`, which all-gathers the embeddings and labels of both workers before
 # mining:
 #
 # ```python
-# loss_fn = CrossWorkerLoss(BatchAllTripletLoss(margin=0.2))
+# loss_fn = CrossReplicaLoss(BatchAllTripletLoss(margin=0.2))
 # loss = loss_fn(model(x_local), y_local)   # the loss of the global batch
 # ```
 
@@ -157,31 +157,33 @@ for k in ("batch_all", "fraction_positive", "batch_hard"):
     assert ranks[1]["global"][k] == ranks[0]["global"][k]
 
 # %% [markdown]
-# ## The same numbers and gradients as one process
+# ## The same numbers and the same update as one process
 #
-# `CrossWorkerLoss` keeps the other workers' rows constant and this worker's rows
-# differentiable. With $L$ the loss of the global batch $x$ on one process and $x_r$ the
-# rows of worker $r$, each worker's loss is $L$ and its gradient is its own slice,
+# `CrossReplicaLoss` keeps the other workers' rows constant and this worker's rows
+# differentiable, and scales its gradient by the number of workers $N$. With $L$ the
+# loss of the global batch $x$ on one process and $x_r$ the rows of worker $r$, each
+# worker's loss is $L$ and
 #
-# $$\frac{\partial L_r}{\partial x_r} = \left.\frac{\partial L}{\partial x}\right|_{x_r},
-# \qquad \sum_r \frac{\partial L_r}{\partial \theta} = \frac{\partial L}{\partial \theta}.$$
+# $$\frac{\partial L_r}{\partial x_r} = N \left.\frac{\partial L}{\partial x}\right|_{x_r},
+# \qquad \frac{1}{N} \sum_r \frac{\partial L_r}{\partial \theta} =
+# \frac{\partial L}{\partial \theta}.$$
 #
 # `DistributedDataParallel` *averages* the parameter gradients over the $N$ workers, so
-# its update is $\frac{1}{N}$ of the single-process one on the global batch: multiply the
-# loss (or the learning rate) by $N$ to match it exactly.
+# its update is exactly the single-process one on the global batch: nothing to
+# multiply. Each worker above also ran one backward pass through a linear layer (the
+# $16 \times 16$ identity) wrapped in `DistributedDataParallel`; with embeddings
+# $e = x W^\top$ the one-process weight gradient is
+# $\partial L / \partial W = (\partial L / \partial e)^\top x$.
 
 # %%
 xt = torch.tensor(x, requires_grad=True)
 single, fraction = tl_torch.batch_all_triplet_loss(xt, torch.as_tensor(y), 0.2)
 (single_grad,) = torch.autograd.grad(single, xt)
 print(f"one process, global batch: batch-all {single.item():.4f}, fraction+ {fraction.item():.4f}")
+single_update = (single_grad.T @ xt.detach()).numpy()
 for r in ranks:
-    rows_r = slice(r["rank"] * half, (r["rank"] + 1) * half)
-    gap = np.abs(r["global"]["grad"] - single_grad[rows_r].numpy()).max()
-    print(
-        f"rank {r['rank']}: gradient = its slice of the one-process gradient (to 1e-6):",
-        gap < 1e-6,
-    )
+    gap = np.abs(r["global"]["weight_grad"] - single_update).max()
+    print(f"rank {r['rank']}: DDP weight gradient = the one-process one (to 1e-6):", gap < 1e-6)
     assert gap < 1e-6
     assert r["global"]["batch_all"] == np.float32(single.item())
     assert r["global"]["fraction_positive"] == np.float32(fraction.item())
@@ -191,17 +193,17 @@ for r in ranks:
 #
 # In TensorFlow the replicas of a `tf.distribute` strategy gather with
 # `tf.distribute.get_replica_context().all_gather`, whose gradient is differentiable:
-# it sums what every replica's loss sends back to a row. The convention is the
-# opposite of PyTorch's: each replica returns its loss divided by the number of
-# replicas, and the optimizer *sums* the gradients. `CrossReplicaLoss` follows it, each
-# replica returning $L / N$:
+# it sums what every replica's loss sends back to a row. The optimizer *sums* the
+# replicas' gradients (where `DistributedDataParallel` averages), so
+# `tripletlab.tf_distributed.CrossReplicaLoss` returns $L / N$ on each replica, the
+# `tf.distribute` convention:
 #
 # $$\frac{\partial}{\partial x_r} \sum_{s=1}^{N} \frac{L}{N} =
 # \left.\frac{\partial L}{\partial x}\right|_{x_r},$$
 #
-# so the summed gradients are those of one device on the global batch, with no
-# correction. The two logical CPUs configured in the first cell serve as the two
-# replicas.
+# so the summed gradients are those of one device on the global batch: the same
+# update as in PyTorch, again with nothing to rescale. The two logical CPUs configured
+# in the first cell serve as the two replicas.
 
 # %%
 strategy = tf.distribute.MirroredStrategy(["/CPU:0", "/CPU:1"])
@@ -246,8 +248,8 @@ assert np.allclose(losses, single.item() / WORLD, rtol=1e-5)
 #
 # ```python
 # model = torch.nn.parallel.DistributedDataParallel(model)
-# loss_fn = CrossWorkerLoss(BatchHardTripletLoss(margin=0.2))
-# loss = world_size * loss_fn(model(x_local), y_local)   # the single-process update
+# loss_fn = CrossReplicaLoss(BatchHardTripletLoss(margin=0.2))
+# loss = loss_fn(model(x_local), y_local)   # the single-process update, as it is
 # ```
 #
 # ```python

@@ -37,6 +37,12 @@ settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+@pytest.fixture(params=backends.ALL)
+def backend(request):
+    """Each backend name in turn: the test runs once per backend."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
     """The real lecture notes (tools/build_notes.py), built once from the committed outputs."""

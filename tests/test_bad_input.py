@@ -27,7 +27,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from backends import SKIPPED, TORCH_DEVICE
+from backends import SKIPPED, TORCH_DEVICE, load, to_backend
+
+from tripletlab import exercises
 
 FUNCTION_BACKENDS = ("numpy", "torch", "tensorflow")
 OBJECT_BACKENDS = ("torch_losses", "keras_losses")
@@ -349,8 +351,8 @@ E4_VALUES = dict(zip(MINING, (ALL_E4, HARD_E4, SEMI_E4), strict=True))
 
 BIG = [[2e38, 0.0], [2e38, 1e37], [0.0, 2e38]]  # float32 rows of norm near the largest float
 BIG_LOSS = 1.3991157e38  # labels [0, 1, 0]: both triplets active, mean of their hinges
-X05 = [[0.0], [0.5], [2.0], [0.3], [1.1], [1.5]]  # the course's example (exercises._X05)
-L05 = [0, 0, 1, 1, 0, 1]
+X05 = exercises.X_05.tolist()  # the course's example
+L05 = exercises.LABELS_05.tolist()
 
 
 def mining(case, embeddings, labels, expect, *, per_fn=None, keras=None, **kwargs):
@@ -971,6 +973,41 @@ def test_tensorflow_input_of_unknown_rank_names_the_argument():
     for name, fn in calls.items():
         with pytest.raises(ValueError, match=f"{name} must have a known rank"):
             fn(np.ones((4, 2), np.float32), np.array([0, 0, 1, 1]))
+
+
+# --------------------------------------------------------------------------- more errors
+# (one call each, in every function backend: the labels, margins, metrics and shapes that
+# every mining, triplet and pair loss refuses)
+
+
+def _error_cases():
+    x, ok = np.ones((4, 3)), np.array([0, 0, 1, 1])
+    return [
+        (lambda tl, T: tl.batch_all_triplet_loss(T(x), ok[:3]), "labels must have one entry"),
+        (lambda tl, T: tl.batch_hard_triplet_loss(T(x), ok.astype(float)), "labels must hold int"),
+        (lambda tl, T: tl.batch_semihard_triplet_loss(T(x), ok[None]), "labels must be a vector"),
+        (lambda tl, T: tl.batch_all_triplet_loss(T(x), ok, margin=-0.1), "margin must be"),
+        (lambda tl, T: tl.batch_hard_triplet_loss(T(x), ok, metric="dot"), "metric must be"),
+        (lambda tl, T: tl.batch_hard_triplet_loss(T(np.ones(3)), ok), "embeddings must be a"),
+        (lambda tl, T: tl.batch_all_triplet_loss(T(np.full((4, 3), np.nan)), ok), "embeddings"),
+        (lambda tl, T: tl.triplet_loss(T(x), T(x), T(x), reduction="avg"), "reduction must"),
+        (lambda tl, T: tl.triplet_loss(T(x), T(x), T(x[:2])), "must have the same shape"),
+        (lambda tl, T: tl.triplet_loss(T(x), T(x), T(x), metric="cos"), "metric must"),
+        (lambda tl, T: tl.modified_triplet_loss(T(np.ones((2, 3)))), "square"),
+        (lambda tl, T: tl.modified_triplet_loss(T(np.ones((1, 1)))), "at least 2 x 2"),
+        (lambda tl, T: tl.closest_negative(T(np.ones(3))), "scores must be a matrix"),
+        (lambda tl, T: tl.contrastive_loss(T(x), T(x), [0, 1, 2, 1]), "same must hold 0"),
+        (lambda tl, T: tl.contrastive_loss(T(x), T(x), [0, 1]), "same"),
+        (lambda tl, T: tl.contrastive_loss(T(x), T(x), [0, 1, 1, 1], margin=-1), "margin"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_error_cases())))
+def test_bad_input_raises_value_error_naming_the_argument(backend, case):
+    tl = load(backend)
+    call, match = _error_cases()[case]
+    with pytest.raises(ValueError, match=match):
+        call(tl, lambda v: to_backend(backend, v))
 
 
 def summary(observed) -> str:

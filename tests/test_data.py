@@ -1,8 +1,5 @@
 """The digits split by class and the P x K batch sampler: shapes, coverage, seeds, errors."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from backends import SKIPPED
@@ -22,15 +19,6 @@ def test_split_is_by_class(digits):
     for x, y in ((digits.x_train, digits.y_train), (digits.x_test, digits.y_test)):
         assert x.dtype == np.float32 and x.shape == (len(y), 64) and y.dtype == np.int64
         assert x.min() == 0.0 and x.max() == 1.0
-
-
-def test_importing_data_loads_no_framework():
-    code = (
-        "import sys, tripletlab.data, tripletlab.metrics, tripletlab.training;"
-        "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'sklearn') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 def check_batches(batches, labels, p, k):

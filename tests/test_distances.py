@@ -4,14 +4,8 @@ edge cases, dtypes and errors. Gradients are in test_gradients.py."""
 import numpy as np
 import oracle
 import pytest
-from backends import ALL, dtype_name, load, to_backend, to_numpy
-
-METRICS = ("euclidean", "sqeuclidean", "cosine", "l1")
-
-
-@pytest.fixture(params=ALL)
-def backend(request):
-    return request.param
+from backends import dtype_name, load, to_backend, to_numpy
+from cases import METRICS
 
 
 def edge_batch(rng, batch=7, features=5):

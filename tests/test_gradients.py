@@ -1,12 +1,19 @@
-"""Gradients of the distance core: float64 gradcheck, torch vs TensorFlow vs central
-differences of the NumPy backend, and finite gradients on every edge case of the contract
-(docs/contract.md)."""
+"""Gradients of the distance core and of every loss: float64 gradcheck, torch vs
+TensorFlow vs central differences of the NumPy backend, and finite (or zero) gradients on
+every edge case of the contract (docs/contract.md) and every awkward label layout."""
 
 import numpy as np
 import pytest
-from backends import FRAMEWORKS, available, load, numerical_grads, to_backend, value_and_grads
-
-METRICS = ("euclidean", "sqeuclidean", "cosine", "l1")
+from backends import (
+    FRAMEWORKS,
+    available,
+    load,
+    numerical_grads,
+    to_backend,
+    to_numpy,
+    value_and_grads,
+)
+from cases import METRICS, MINING, layouts, mining_call
 
 # name -> (function of the backend module, number of inputs, keyword arguments)
 CASES = {
@@ -31,30 +38,64 @@ def generic_inputs(count, rng, rows=5, features=4):
     return [rng.normal(size=(rows, features)) for _ in range(count)]
 
 
-@pytest.mark.parametrize("case", CASES)
+# ----------------------------------------------------------------- the losses
+
+LOSS_CASES = {
+    "triplet_loss": (lambda tl: lambda a, p, n: tl.triplet_loss(a, p, n, 0.5), 3),
+    "triplet_loss_cosine": (lambda tl: lambda a, p, n: tl.triplet_loss(a, p, n, 0.1, "cosine"), 3),
+    "modified_triplet_loss": (lambda tl: lambda s: tl.modified_triplet_loss(s, 0.4), 1),
+    "contrastive_loss": (
+        lambda tl: lambda a, b: tl.contrastive_loss(a, b, [1, 0, 1, 0, 0, 1], 2.0),
+        2,
+    ),
+    **{
+        f"{kind}_{metric}": (
+            lambda tl, k=kind, m=metric: lambda x: mining_call(tl, k, x, LABELS, 0.5, m),
+            1,
+        )
+        for kind in MINING
+        for metric in METRICS
+    },
+}
+LABELS = np.array([0, 0, 1, 1, 1, 2])
+
+
+def loss_inputs(count, seed=14):
+    """Random (6, 6) inputs (square, for the score matrix): no ties, no hinge at exactly 0."""
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(6, 6)) for _ in range(count)]
+
+
+def case_inputs(case: str, rng_seed: int):
+    """``(function of a backend module, inputs, weights)`` of a gradient case: random rows
+    for the distance core (``rng_seed``), square (6, 6) inputs for the losses."""
+    if case in LOSS_CASES:
+        make, count = LOSS_CASES[case]
+        return make, loss_inputs(count), np.ones(())
+    make, count = CASES[case]
+    rng = np.random.default_rng(rng_seed)
+    inputs = generic_inputs(count, rng)
+    return make, inputs, rng.normal(size=np.shape(make(load("numpy"))(*inputs)))
+
+
+@pytest.mark.parametrize("case", [*CASES, *LOSS_CASES])
 def test_torch_gradcheck_float64(case):
     import torch
 
     tl = load("torch")
-    make, count = CASES[case]
-    inputs = [
-        to_backend("torch", x).requires_grad_(True)
-        for x in generic_inputs(count, np.random.default_rng(0))
-    ]
+    make, inputs, _ = case_inputs(case, 0)
+    inputs = [to_backend("torch", x).requires_grad_(True) for x in inputs]
     assert torch.autograd.gradcheck(make(tl), inputs, eps=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [*CASES, *LOSS_CASES])
 def test_torch_tensorflow_and_numerical_gradients_agree(case):
-    make, count = CASES[case]
-    rng = np.random.default_rng(1)
-    inputs = generic_inputs(count, rng)
+    make, inputs, weights = case_inputs(case, 1)
     reference = make(load("numpy"))
-    weights = rng.normal(size=np.shape(reference(*inputs)))
     expected = numerical_grads(reference, inputs, weights)
     for name in available(FRAMEWORKS):
         value, grads = value_and_grads(name, make(load(name)), inputs, weights)
-        np.testing.assert_allclose(value, reference(*inputs), atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(value, reference(*inputs), rtol=1e-10, atol=1e-12, err_msg=name)
         for got, want in zip(grads, expected, strict=True):
             np.testing.assert_allclose(got, want, atol=1e-6, err_msg=name)
 
@@ -115,3 +156,44 @@ def test_gradient_at_identical_rows_is_zero_for_their_distance(name):
         fn = lambda z, m=metric: tl.pairwise_distances(z, metric=m)  # noqa: E731
         _, (grad,) = value_and_grads(name, fn, [x], weights, dtype="float32")
         np.testing.assert_allclose(grad, 0.0, atol=1e-6, err_msg=metric)
+
+
+# ----------------------------------------------------------------- mining on awkward layouts
+
+
+@pytest.mark.parametrize("layout", layouts())
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_no_nan_or_inf_gradient_on_edge_layouts(name, dtype, layout):
+    tl = load(name)
+    x, labels = layouts()[layout]
+    for kind in MINING:
+        for metric in METRICS:
+            fn = lambda z, k=kind, m=metric: mining_call(tl, k, z, labels, 0.2, m)  # noqa: E731
+            value, (grad,) = value_and_grads(name, fn, [x], dtype=dtype)
+            assert np.isfinite(value) and np.isfinite(grad).all(), (kind, metric)
+
+
+@pytest.mark.parametrize("layout", ["one class", "all singletons"])
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_no_valid_triplet_gives_zero_loss_with_a_zero_gradient(name, layout):
+    """Connected to the embeddings: the gradient exists (not None) and is all zeros."""
+    tl = load(name)
+    x, labels = layouts()[layout]
+    for kind in MINING:
+        value, (grad,) = value_and_grads(
+            name, lambda z, k=kind: mining_call(tl, k, z, labels), [x]
+        )
+        assert float(value) == 0.0 and grad.shape == x.shape and np.all(grad == 0.0), kind
+    _, fraction = tl.batch_all_triplet_loss(to_backend(name, x), labels)
+    assert float(to_numpy(fraction)) == 0.0
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_easy_triplets_only_give_zero_loss_and_zero_gradient(name):
+    """Valid triplets exist but none is active: the mean over positive losses is 0, not NaN."""
+    tl = load(name)
+    x = np.array([[0.0, 0.0], [0.0, 0.1], [10.0, 0.0], [10.0, 0.1]])
+    labels = np.array([0, 0, 1, 1])
+    value, (grad,) = value_and_grads(name, lambda z: tl.batch_all_triplet_loss(z, labels)[0], [x])
+    assert float(value) == 0.0 and np.all(grad == 0.0)

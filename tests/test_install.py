@@ -60,23 +60,23 @@ def test_torch_cpu_adds_pytorchs_cpu_index_as_an_extra_index():
     assert pip_line(make_dry_run("setup", "TORCH_CPU=0")).split() == default.split()
 
 
+def run_check_python(version: str) -> subprocess.CompletedProcess:
+    """tools/check_python.py run as if on Python ``version``."""
+    script = str(ROOT / "tools" / "check_python.py")
+    return subprocess.run(
+        [sys.executable, script, "--version", version], capture_output=True, text=True
+    )
+
+
 @pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
 def test_the_supported_pythons_pass_the_check(version):
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "check_python.py"), "--version", version],
-        capture_output=True,
-        text=True,
-    )
+    done = run_check_python(version)
     assert done.returncode == 0 and f"Python {version}" in done.stdout
 
 
 @pytest.mark.parametrize("version", ["3.10", "3.14", "2.7"])
 def test_an_unsupported_python_stops_with_a_message_before_installing(version):
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "check_python.py"), "--version", version],
-        capture_output=True,
-        text=True,
-    )
+    done = run_check_python(version)
     assert done.returncode == 1
     assert f"is Python {version}" in done.stderr
     assert "needs Python 3.11, 3.12 or 3.13" in done.stderr

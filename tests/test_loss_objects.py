@@ -1,11 +1,11 @@
 """Loss objects: ``tripletlab.torch_losses`` (``torch.nn.Module``) and
 ``tripletlab.keras_losses`` (``keras.losses.Loss``) give the values and gradients of the
 functions they wrap, validate at construction, and the Keras ones serialize, reload with
-a saved model and train with ``model.fit``."""
+a saved model and train with ``model.fit``; Koch's ``SiameseHead`` in both frameworks."""
 
 import numpy as np
 import pytest
-from backends import load, to_numpy
+from backends import FRAMEWORKS, available, load, to_numpy
 
 MINING = ("BatchAllTripletLoss", "BatchHardTripletLoss", "BatchSemiHardTripletLoss")
 
@@ -250,3 +250,38 @@ def test_keras_fit_then_save_and_reload(tmp_path, jit_compile):
     assert reloaded.loss.get_config() == loss_fn.get_config()
     np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert reloaded.evaluate(x, labels, batch_size=len(x), verbose=0) == pytest.approx(after)
+
+
+# ----------------------------------------------------------------- Koch's siamese head
+
+
+def test_siamese_heads_compute_a_weighted_l1_logit_in_both_frameworks():
+    rng = np.random.default_rng(15)
+    e1, e2 = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    weights, bias = rng.normal(size=4), 0.3
+    want = np.abs(e1 - e2) @ weights + bias
+    for name in available(FRAMEWORKS):
+        module = load(name)
+        if name == "torch":
+            import torch
+
+            head = module.SiameseHead(4).double()
+            with torch.no_grad():
+                head.linear.weight.copy_(torch.tensor(weights)[None])
+                head.linear.bias.fill_(bias)
+            got = to_numpy(head(torch.tensor(e1), torch.tensor(e2)))
+            swapped = to_numpy(head(torch.tensor(e2), torch.tensor(e1)))
+        else:
+            head = module.SiameseHead(dtype="float64")
+            head([e1, e2])  # builds the dense layer
+            head.dense.set_weights([weights[:, None], np.array([bias])])
+            got, swapped = to_numpy(head([e1, e2])), to_numpy(head([e2, e1]))
+            # the embedding size given as in PyTorch: built at once, kept in the config
+            sized = module.SiameseHead(4, dtype="float64")
+            assert len(sized.weights) == 2 and sized.get_config()["embedding_dim"] == 4
+            sized.dense.set_weights([weights[:, None], np.array([bias])])
+            np.testing.assert_array_equal(to_numpy(sized([e1, e2])), got)
+            copy = module.SiameseHead.from_config(sized.get_config())
+            assert copy.embedding_dim == 4 and len(copy.weights) == 2
+        np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=name)
+        np.testing.assert_array_equal(got, swapped)  # the same pair in either order

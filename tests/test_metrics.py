@@ -140,7 +140,6 @@ def test_metric_is_passed_to_the_distances():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_agrees_with_pytorch_metric_learning(seed):
-    pytest.importorskip("pytorch_metric_learning")
     import torch
     from pytorch_metric_learning.distances import LpDistance
     from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator

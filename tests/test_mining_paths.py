@@ -6,13 +6,23 @@ import numpy as np
 import oracle
 import pytest
 from backends import load, to_backend, to_numpy
-from test_losses import METRICS, MINING, layouts, mining_call, mining_oracle
+from cases import METRICS, MINING, layouts, mining_call, mining_oracle
 
+import tripletlab._blocks as blocks
+import tripletlab._torch_mining as engine
+
+# (module, name) -> value: the block sizes are shared by both engines, FEW_POSITIVES is
+# the torch engine's own
+WHOLE, ENTRIES, FEW = (
+    (blocks, "WHOLE_MATRIX_ROWS"),
+    (blocks, "BLOCK_ENTRIES"),
+    (engine, "FEW_POSITIVES"),
+)
 PATHS = {
-    "whole matrix, binary search": {"_FEW_POSITIVES": 0},
-    "blocks of one row": {"_WHOLE_MATRIX_ROWS": 0, "_BLOCK_ENTRIES": 1},
-    "blocks of a few rows": {"_WHOLE_MATRIX_ROWS": 0, "_BLOCK_ENTRIES": 40},
-    "blocks, binary search": {"_WHOLE_MATRIX_ROWS": 0, "_BLOCK_ENTRIES": 40, "_FEW_POSITIVES": 0},
+    "whole matrix, binary search": {FEW: 0},
+    "blocks of one row": {WHOLE: 0, ENTRIES: 1},
+    "blocks of a few rows": {WHOLE: 0, ENTRIES: 40},
+    "blocks, binary search": {WHOLE: 0, ENTRIES: 40, FEW: 0},
 }
 
 
@@ -22,9 +32,9 @@ def tl():
 
 
 def use_path(monkeypatch, tl, path):
-    for name, value in PATHS[path].items():
-        assert hasattr(tl, name), name
-        monkeypatch.setattr(tl, name, value)
+    for (module, name), value in PATHS[path].items():
+        assert hasattr(module, name), name
+        monkeypatch.setattr(module, name, value)
 
 
 def loss_and_grad(tl, kind, x, labels, metric, margin=0.3):
@@ -62,7 +72,7 @@ def test_every_path_counts_like_the_cube_on_a_batch_full_of_ties(
     tl, monkeypatch, path, margin, classes
 ):
     """B = 96, every point four times on average; classes of about 4 rows, or one of 30
-    (more positives than ``_FEW_POSITIVES``): batch-all and semi-hard against NumPy."""
+    (more positives than ``FEW_POSITIVES``): batch-all and semi-hard against NumPy."""
     rng = np.random.default_rng(18)
     points = rng.normal(size=(24, 6))
     x = points[rng.integers(0, 24, size=96)]

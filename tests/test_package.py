@@ -21,8 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_import_tripletlab_loads_no_framework():
     code = (
-        "import sys, tripletlab, tripletlab.numpy, tripletlab.device, tripletlab.data;"
-        "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))"
+        "import sys, tripletlab, tripletlab.numpy, tripletlab.device, tripletlab.data, "
+        "tripletlab.metrics, tripletlab.training, tripletlab.exercises, "
+        "tripletlab.distributed_demo;"
+        "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'sklearn') "
+        "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -55,6 +58,20 @@ def test_every_backend_exposes_the_same_names_and_signatures(name):
             getattr(reference, public)
         ), public
         assert getattr(module, public).__doc__, f"{name}.{public} has no docstring"
+
+
+def _init_parameters(cls) -> list[str]:
+    """The constructor's parameter names, without ``self`` and a Keras layer's ``**kwargs``."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in parameters if p.name != "self" and p.kind != p.VAR_KEYWORD]
+
+
+def test_the_framework_models_take_the_same_arguments():
+    torch_module, tf_module = load("torch"), load("tensorflow")
+    for model in tripletlab.FRAMEWORK_NAMES:
+        torch_class, tf_class = getattr(torch_module, model), getattr(tf_module, model)
+        assert _init_parameters(torch_class) == _init_parameters(tf_class), model
+        assert torch_class.__doc__ and tf_class.__doc__, model
 
 
 # ----------------------------------------------------------------- pins

@@ -4,11 +4,11 @@ random batches, including zero rows, duplicated rows and scaled copies."""
 import numpy as np
 import pytest
 from backends import ALL, FRAMEWORKS, available, load, to_backend, to_numpy, value_and_grads
-from hypothesis import given
+from cases import METRICS, MINING, mining_call
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-METRICS = ("euclidean", "sqeuclidean", "cosine", "l1")
 FLOAT32 = {"rtol": 2e-5, "atol": 2e-5}
 
 
@@ -122,16 +122,6 @@ def test_distances_are_symmetric_nonnegative_with_zero_diagonal(metric, x):
 
 # ----------------------------------------------------------------- losses and mining
 
-MINING = ("batch_all", "batch_hard", "batch_hard_soft", "batch_semihard")
-
-
-def mine(tl, kind, x, labels, margin, metric):
-    if kind == "batch_all":
-        return tl.batch_all_triplet_loss(x, labels, margin, metric)[0]
-    if kind == "batch_semihard":
-        return tl.batch_semihard_triplet_loss(x, labels, margin, metric)
-    return tl.batch_hard_triplet_loss(x, labels, margin, metric, soft=kind.endswith("soft"))
-
 
 @st.composite
 def labelled_batches(draw):
@@ -163,20 +153,20 @@ def decides(kind, x, labels, margin, metric, tolerance):
 )
 def test_mining_losses_agree_across_backends(batch, kind, metric, margin):
     """float64 to 1e-9 and float32 to 1e-4, wherever the precision decides the same
-    triplets (see ``decides``; exact ties are tested in test_losses.py)."""
+    triplets (see ``decides``; exact ties are tested in test_values.py)."""
     x, labels = batch
-    want = float(mine(load("numpy"), kind, x, labels, margin, metric))
+    want = float(mining_call(load("numpy"), kind, x, labels, margin, metric))
     scale = 1.0 + np.abs(x).max() ** (2 if metric == "sqeuclidean" else 1)
     float64_decides = decides(kind, x, labels, margin, metric, 1e-12)
     float32_decides = decides(kind, x, labels, margin, metric, 1e-5)
     for name in available(ALL):
         tl = load(name)
-        got64 = float(to_numpy(mine(tl, kind, to_backend(name, x), labels, margin, metric)))
+        got64 = float(to_numpy(mining_call(tl, kind, to_backend(name, x), labels, margin, metric)))
         assert np.isfinite(got64)
         if float64_decides:
             assert got64 == pytest.approx(want, rel=1e-9, abs=1e-9), name
         got32 = float(
-            to_numpy(mine(tl, kind, to_backend(name, x, "float32"), labels, margin, metric))
+            to_numpy(mining_call(tl, kind, to_backend(name, x, "float32"), labels, margin, metric))
         )
         assert np.isfinite(got32)
         if float32_decides:
@@ -189,12 +179,12 @@ def test_mining_gradients_agree_between_torch_and_tensorflow(batch, kind, metric
     if available(FRAMEWORKS) != FRAMEWORKS:
         pytest.skip("compares torch with TensorFlow; one is skipped")
     x, labels = batch
-    if not decides(kind, x, labels, 0.2, metric, 1e-12):
-        return  # a rounding-level tie: each framework may pick its side
+    # a rounding-level tie: each framework may pick its side (assume: counted, not passed)
+    assume(decides(kind, x, labels, 0.2, metric, 1e-12))
     grads = {}
     for name in FRAMEWORKS:
         tl = load(name)
-        fn = lambda z, tl=tl: mine(tl, kind, z, labels, 0.2, metric)  # noqa: E731
+        fn = lambda z, tl=tl: mining_call(tl, kind, z, labels, 0.2, metric)  # noqa: E731
         value, (grads[name],) = value_and_grads(name, fn, [x])
         assert np.isfinite(value) and np.isfinite(grads[name]).all()
     np.testing.assert_allclose(grads["torch"], grads["tensorflow"], rtol=1e-7, atol=1e-7)

@@ -43,6 +43,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from tripletlab._blocks import WHOLE_MATRIX_ROWS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
@@ -93,8 +95,8 @@ def estimated_gib(method: str, size: int) -> float:
         return triplets * 8 * 3 * 2 / 2**30
     if method == "cube batch-all":
         return size**3 * 4 * 4 / 2**30  # a few float32 cubes
-    if method.startswith(("tl.torch", "tl.tf ")):  # row blocks of 2^24 distances above 4096
-        return min(size, 4096) * size * 4 * 12 / 2**30
+    if method.startswith(("tl.torch", "tl.tf ")):  # blocks of anchor rows above
+        return min(size, WHOLE_MATRIX_ROWS) * size * 4 * 12 / 2**30  # WHOLE_MATRIX_ROWS
     if method.startswith("tl.tf-xla"):  # the whole matrix, sorted
         return size * size * 4 * 16 / 2**30
     return size * size * 4 * 12 / 2**30  # a dozen B x B float32 matrices

@@ -1,9 +1,9 @@
-"""What mining across workers costs: ``CrossWorkerLoss`` on 2 processes against one
+"""What mining across workers costs: ``CrossReplicaLoss`` on 2 processes against one
 process mining the same global batch.
 
 Forward + backward of the loss alone (no model), D = 128, 8 samples per class, on the
 CPU. Two processes joined by ``torch.distributed`` (gloo, loopback) each hold B rows
-(``--per-worker``, 512 by default) and run ``CrossWorkerLoss(loss)``: all_gather of
+(``--per-worker``, 512 by default) and run ``CrossReplicaLoss(loss)``: all_gather of
 the embeddings and labels, then mining over the N x B rows. They are compared with:
 
 - one process mining the global batch (N x B rows), with as many threads as the
@@ -24,11 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
 
+from tripletlab.distributed_demo import free_port
 from tripletlab.timing import best_time
 
 FEATURES = 128
@@ -70,7 +70,7 @@ def _worker(rank, world, port, per_worker, repeats, out):
     import torch
     import torch.distributed as dist
 
-    from tripletlab.torch_losses import CrossWorkerLoss
+    from tripletlab.torch_distributed import CrossReplicaLoss
 
     torch.set_num_threads(1)
     dist.init_process_group(
@@ -82,7 +82,7 @@ def _worker(rank, world, port, per_worker, repeats, out):
         x_local, y_local = x[rows].contiguous(), y[rows].contiguous()
         result = {}
         for name, loss_fn in losses().items():
-            for mode, fn in (("global", CrossWorkerLoss(loss_fn)), ("local", loss_fn)):
+            for mode, fn in (("global", CrossReplicaLoss(loss_fn)), ("local", loss_fn)):
                 times = []
                 for i in range(2 + repeats):
                     dist.barrier()
@@ -104,9 +104,7 @@ def _worker(rank, world, port, per_worker, repeats, out):
 def distributed(world: int, per_worker: int, repeats: int) -> dict[str, float]:
     import torch.multiprocessing as mp
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with tempfile.TemporaryDirectory() as out:
         mp.spawn(_worker, args=(world, port, per_worker, repeats, out), nprocs=world)
         with open(os.path.join(out, "times.json")) as f:

@@ -29,11 +29,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 from importlib import resources
 
 import nbformat
+from execute import execute_source  # siblings: the script's directory is on sys.path
+from notes_cells import load_figures, prepare
 from sphinx.cmd.build import build_main
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from execute import execute_source  # noqa: E402
-from notes_cells import load_figures, prepare  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 # What tex-chtml-full.js loads (it bundles the TeX input, every TeX extension, the CHTML

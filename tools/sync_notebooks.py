@@ -9,9 +9,7 @@ import sys
 from pathlib import Path
 
 import jupytext
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from execute import execute_source  # noqa: E402
+from execute import execute_source  # a sibling: the script's directory is on sys.path
 
 
 def main(paths: list[str]) -> int:

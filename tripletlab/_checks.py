@@ -80,11 +80,16 @@ def check_broadcast(a_name: str, a_shape: Shape, b_name: str, b_shape: Shape) ->
         )
 
 
+def check_choice(name: str, value: object, allowed: Sequence[str]) -> str:
+    """Return ``value`` if it is one of the strings ``allowed``, else raise naming them."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+    return value
+
+
 def check_metric(metric: object, allowed: Sequence[str] = METRICS) -> str:
     """Return ``metric`` if it is one of ``allowed``, else raise naming the allowed values."""
-    if not isinstance(metric, str) or metric not in allowed:
-        raise ValueError(f"metric must be one of {', '.join(map(repr, allowed))}; got {metric!r}")
-    return metric
+    return check_choice("metric", metric, allowed)
 
 
 def dtype_kind(dtype: object) -> str:
@@ -211,10 +216,7 @@ REDUCTIONS = ("none", "mean", "sum")
 
 def check_reduction(reduction: object) -> str:
     """Return ``reduction`` if it is one of ``none``, ``mean``, ``sum``, else raise."""
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        allowed = ", ".join(map(repr, REDUCTIONS))
-        raise ValueError(f"reduction must be one of {allowed}; got {reduction!r}")
-    return reduction
+    return check_choice("reduction", reduction, REDUCTIONS)
 
 
 def check_margin(margin: object) -> float:

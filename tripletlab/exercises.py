@@ -16,6 +16,12 @@ any of these. Infinities are compared by sign: ``-inf`` is not ``inf``. The refe
 are computed here, mostly with the package itself, from the inputs the exercise states;
 they are not stored as literals. ``verdict`` returns the line instead of printing it (for tests).
 
+The exercises are defined below one notebook section at a time: the section's inputs
+(the public ones, such as ``SCORES_03``, are what the notebook shows the learner), then
+per exercise its helpers and one ``_exercise("NN.name", reference=..., read=...,
+agrees=..., hint=..., mistakes=...)`` block. Adding an exercise is adding one such block
+(in course order) and its ``check("NN.name", answer)`` cell.
+
 Import cost: NumPy only; the references of notebook 06 import Keras and PyTorch when
 they are first needed.
 """
@@ -31,7 +37,7 @@ import numpy as np
 
 from tripletlab import numpy as tl
 
-__all__ = ["check", "verdict", "exercise_ids"]
+__all__ = ["check", "verdict", "exercise_ids", "SCORES_03", "X_05", "LABELS_05"]
 
 NO_ANSWER = "not yet: no answer yet"
 _ATOL = 1e-4  # hand-computed numbers may be rounded to four places
@@ -48,6 +54,17 @@ class _Exercise:
     agrees: Callable[[Any, Any], bool]  # (answer, reference) -> pass?
     hint: str  # shown when no specific mistake is recognised
     mistakes: tuple[tuple[Callable[[Any], bool], str], ...] = ()  # (recognise, hint)
+
+
+_EXERCISES: dict[str, _Exercise] = {}  # in course order: the order of the blocks below
+
+
+def _exercise(exercise_id: str, **fields) -> None:
+    """Register one exercise; each section below defines a notebook's inputs, then one
+    ``_exercise`` block per exercise, with the fields of ``_Exercise`` by name."""
+    if exercise_id in _EXERCISES:
+        raise ValueError(f"exercise {exercise_id!r} is defined twice")
+    _EXERCISES[exercise_id] = _Exercise(**fields)
 
 
 # --------------------------------------------------------------------------- readers
@@ -176,9 +193,20 @@ def _cosine_margin() -> float:
     return 0.3 / _unit_coefficient()
 
 
-def _euclidean_hinge(distance=lambda cos: math.sqrt(2 * (1 - cos))) -> float:
-    """d(a, p) - d(a, n) + 0.2 for unit vectors with cos(a, p) = 0.6, cos(a, n) = 0.7."""
-    return distance(0.6) - distance(0.7) + 0.2
+_exercise(
+    "01.margin",
+    reference=_cosine_margin,
+    read=_number,
+    agrees=_close,
+    hint="for unit vectors every squared distance is a fixed multiple of the cosine distance",
+    mistakes=(
+        (
+            _near(lambda: 0.3 * _unit_coefficient()),
+            "the wrong way round: divide, not multiply",
+        ),
+        (_near(lambda: 0.3), "the unconverted margin makes the cosine loss stricter"),
+    ),
+)
 
 
 def _active_pair() -> tuple[bool, bool]:
@@ -190,6 +218,52 @@ def _active_pair() -> tuple[bool, bool]:
         bool(tl.triplet_loss(a, p, n, margin=margin, metric=metric) > 1e-12)
         for metric in ("sqeuclidean", "cosine")
     )
+
+
+_exercise(
+    "01.active",
+    reference=_active_pair,
+    read=_bools(2),
+    agrees=_equal,
+    hint="compute d(a, p) - d(a, n) + 0.4 for each distance, with d_sq = 2 (1 - cos)",
+    mistakes=(
+        (_is((True, True)), "with squared L2 the gap between the distances doubles too"),
+        (_is((False, False)), "cosine distance: (1 - 0.9) - (1 - 0.6) + 0.4"),
+        (_is((True, False)), "the two entries are swapped: (squared L2, cosine)"),
+    ),
+)
+
+
+def _euclidean_hinge(distance=lambda cos: math.sqrt(2 * (1 - cos))) -> float:
+    """d(a, p) - d(a, n) + 0.2 for unit vectors with cos(a, p) = 0.6, cos(a, n) = 0.7."""
+    return distance(0.6) - distance(0.7) + 0.2
+
+
+_exercise(
+    "01.euclidean_hinge",
+    reference=_euclidean_hinge,
+    read=_number,
+    agrees=_close,
+    hint="||a - p||^2 = 2 (1 - cos) for unit vectors; the euclidean distance is its root",
+    mistakes=(
+        (
+            _near(lambda: _euclidean_hinge(lambda cos: 2 * (1 - cos))),
+            "that uses the squared distance: take the square root of each",
+        ),
+        (
+            _near(lambda: _euclidean_hinge(lambda cos: 1 - cos)),
+            "that uses the cosine distance: convert it to the euclidean one first",
+        ),
+        (
+            _near(lambda: _euclidean_hinge(lambda cos: math.sqrt(1 - cos))),
+            "the squared distance is twice the cosine distance: sqrt(2 (1 - cos))",
+        ),
+        (
+            _near(lambda: 0.4 - _euclidean_hinge()),
+            "d(a, p) comes first: the positive's distance minus the negative's",
+        ),
+    ),
+)
 
 
 # --------------------------------------------------------------------------- 02
@@ -261,6 +335,15 @@ def _similarity_agrees(function, reference) -> bool:
     return bool(np.allclose(result, reference, rtol=0.0, atol=1e-9))
 
 
+_exercise(
+    "02.similarity_matrix",
+    reference=_similarity_reference,
+    read=_function,
+    agrees=_similarity_agrees,
+    hint="compare your function with tl.similarity_matrix on a small batch of your own",
+)
+
+
 _V02 = np.array([[3.0, 4.0], [0.0, 2.0]])
 
 
@@ -270,13 +353,50 @@ def _row_norm_bug() -> tuple[float, float]:
     return float(buggy), float(tl.similarity_matrix(_V02, _V02)[0, 1])
 
 
+_exercise(
+    "02.row_norm_bug",
+    reference=_row_norm_bug,
+    read=_vector(2),
+    agrees=_close,
+    hint="np.linalg.norm(x) without axis= is one number for the whole batch",
+    mistakes=(
+        (
+            _near(lambda: (_row_norm_bug()[1], _row_norm_bug()[1])),
+            "the bug does not give the cosine: it divides by the whole batch's norm",
+        ),
+        (
+            _near(lambda: _row_norm_bug()[::-1]),
+            "the order is (what the buggy function returns, the cosine)",
+        ),
+        (
+            _near(lambda: (8 / np.linalg.norm(_V02), _row_norm_bug()[1])),
+            "x and y are both v here: the bug divides by its norm twice",
+        ),
+    ),
+)
+
+
 # --------------------------------------------------------------------------- 03
 
-_S03 = np.array([[0.8, 0.2, -0.4], [0.5, 0.3, 0.6], [-0.1, 0.0, 0.7]])
+SCORES_03 = np.array([[0.8, 0.2, -0.4], [0.5, 0.3, 0.6], [-0.1, 0.0, 0.7]])
+"""The scores of notebook 03's exercises (``scores_ex``): positives on the diagonal."""
 
 
 def _row_sums_over(count: int):
-    return (_S03.sum(axis=1) - np.diag(_S03)) / count
+    return (SCORES_03.sum(axis=1) - np.diag(SCORES_03)) / count
+
+
+_exercise(
+    "03.mean_neg",
+    reference=lambda: tl.mean_negative(SCORES_03),
+    read=_vector(3),
+    agrees=_close,
+    hint="average the off-diagonal entries of each row",
+    mistakes=(
+        (_near(lambda: SCORES_03.mean(axis=1)), "the diagonal is the positive, not a negative"),
+        (_near(lambda: _row_sums_over(3)), "there are B - 1 = 2 negatives per row"),
+    ),
+)
 
 
 def _closest_read(answer) -> np.ndarray:
@@ -286,9 +406,62 @@ def _closest_read(answer) -> np.ndarray:
     return value
 
 
+_exercise(
+    "03.closest_neg",
+    reference=lambda: tl.closest_negative(SCORES_03),
+    read=_closest_read,
+    agrees=_close,  # an infinity agrees only with one of the same sign
+    hint="per row: the largest off-diagonal entry that is <= the row's positive",
+    mistakes=(
+        (
+            lambda a: bool(np.isclose(a[1], 0.6) or np.isclose(a[1], 0.5)),
+            "in row 1 both negatives are above the positive 0.3: no candidate is left",
+        ),
+        (
+            lambda a: bool(np.isclose(a[1], 0.0)),
+            "tl.closest_negative gives -np.inf for a row without a candidate",
+        ),
+        (
+            lambda a: bool(a[1] == np.inf),
+            "check the sign of that infinity: a maximum over no candidate at all",
+        ),
+    ),
+)
+
+
+_exercise(
+    "03.row_loss",
+    reference=lambda: float(tl.modified_triplet_loss(SCORES_03, margin=0.25, reduction="none")[1]),
+    read=_number,
+    agrees=_close,
+    hint="L1 + L2 for row 1, with mean_neg and closest_neg of the previous exercises",
+    mistakes=(
+        (_near(lambda: 1.05), "row 1 has no closest negative: its L2 is 0"),
+        (_near(lambda: 0.0), "mean_neg of row 1 is above its positive: L1 > 0"),
+    ),
+)
+
+
 # --------------------------------------------------------------------------- 04
 
 _X1_04, _X2_04 = np.array([[1.0, 1.0]]), np.array([[1.36, 1.48]])
+
+
+def _pair_loss(same: float, margin: float = 1.0) -> float:
+    return float(tl.contrastive_loss(_X1_04, _X2_04, np.array([same]), margin=margin))
+
+
+_exercise(
+    "04.pair_loss",
+    reference=lambda: _pair_loss(same=0.0),
+    read=_number,
+    agrees=_close,
+    hint="D first, then the branch of a dissimilar pair: 1/2 max(0, m - D)^2",
+    mistakes=(
+        (_near(lambda: _pair_loss(same=1.0)), "that is the branch of a similar pair"),
+        (_near(lambda: 2 * _pair_loss(same=0.0)), "the loss has a factor 1/2"),
+    ),
+)
 
 
 def _dissimilar_gradient(distance: float = 0.6, margin: float = 1.0) -> float:
@@ -300,14 +473,36 @@ def _dissimilar_gradient(distance: float = 0.6, margin: float = 1.0) -> float:
     return float(d.grad)
 
 
-def _pair_loss(same: float, margin: float = 1.0) -> float:
-    return float(tl.contrastive_loss(_X1_04, _X2_04, np.array([same]), margin=margin))
+_exercise(
+    "04.gradient",
+    reference=_dissimilar_gradient,
+    read=_number,
+    agrees=_close,
+    hint="chain rule: the derivative of (m - D)^2 / 2 with respect to D, for D < m",
+    mistakes=(
+        (_near(lambda: -_dissimilar_gradient()), "the loss falls as D grows: mind the sign"),
+        (_near(lambda: 2 * _dissimilar_gradient()), "the 1/2 cancels the 2 of the square"),
+        (_near(lambda: 0.08), "that is the loss itself, not its derivative"),
+    ),
+)
+
+
+_exercise(
+    "04.swapped",
+    reference=lambda: _pair_loss(same=1.0),
+    read=_number,
+    agrees=_close,
+    hint="passing Y = 1 as same = 1 treats the dissimilar pair as a similar one",
+    mistakes=((_near(lambda: _pair_loss(same=0.0)), "that is the loss with the correct label"),),
+)
 
 
 # --------------------------------------------------------------------------- 05
 
-_LABELS05 = np.array([0, 0, 1, 1, 0, 1])
-_X05 = np.array([[0.0], [0.5], [2.0], [0.3], [1.1], [1.5]])  # 1-D points, anchor 0 at 0
+X_05 = np.array([[0.0], [0.5], [2.0], [0.3], [1.1], [1.5]])
+"""The points of notebook 05's exercises (``x_ex``): 1-D, anchor 0 at 0."""
+LABELS_05 = np.array([0, 0, 1, 1, 0, 1])
+"""Their labels (``labels_ex``)."""
 
 
 def _n_valid(p: int = 4, k: int = 3) -> int:
@@ -315,14 +510,28 @@ def _n_valid(p: int = 4, k: int = 3) -> int:
     return int((tl.positive_mask(labels)[:, :, None] & tl.negative_mask(labels)[:, None, :]).sum())
 
 
+_exercise(
+    "05.n_valid",
+    reference=_n_valid,
+    read=_integer,
+    agrees=_equal,
+    hint="per anchor: (number of positives) x (number of negatives), times B anchors",
+    mistakes=(
+        (_is(12**3), "that counts every index triple, valid or not"),
+        (_is(12 * 3 * 9), "a positive is never the anchor itself: K - 1 per anchor"),
+        (_is(12 * 2 * 11), "the negatives are the B - K points of other classes"),
+    ),
+)
+
+
 def _shortcut_anchors(farthest: bool = True) -> tuple[int, ...]:
     """The anchors whose farthest other point has another label: where the row-max
     shortcut takes a negative for the hardest positive (``farthest=False``: the nearest,
     a mistake)."""
-    d = tl.pairwise_distances(_X05).copy()
+    d = tl.pairwise_distances(X_05).copy()
     np.fill_diagonal(d, -np.inf if farthest else np.inf)
     chosen = d.argmax(axis=1) if farthest else d.argmin(axis=1)
-    return tuple(int(i) for i in np.flatnonzero(_LABELS05[chosen] != _LABELS05))
+    return tuple(int(i) for i in np.flatnonzero(LABELS_05[chosen] != LABELS_05))
 
 
 def _indices(answer) -> tuple[int, ...]:
@@ -333,11 +542,51 @@ def _indices(answer) -> tuple[int, ...]:
     return tuple(sorted(_integer(v) for v in answer))
 
 
+_exercise(
+    "05.shortcut_anchors",
+    reference=_shortcut_anchors,
+    read=_indices,
+    agrees=_equal,
+    hint="for each row: the farthest other point, then compare its label with the anchor's",
+    mistakes=(
+        (_is(tuple(range(6))), "some rows' farthest point does share the anchor's label"),
+        (
+            lambda a: a == tuple(sorted(set(range(6)) - set(_shortcut_anchors()))),
+            "those are the anchors the shortcut gets right",
+        ),
+        (
+            lambda a: a == _shortcut_anchors(farthest=False),
+            "the shortcut takes the largest distance of each row, not the smallest",
+        ),
+    ),
+)
+
+
+def _anchor_loss(margin: float = 0.2) -> float:
+    d = tl.pairwise_distances(X_05)[0]
+    hardest_positive = np.where(tl.positive_mask(LABELS_05)[0], d, -np.inf).max()
+    hardest_negative = np.where(tl.negative_mask(LABELS_05)[0], d, np.inf).min()
+    return float(max(hardest_positive - hardest_negative + margin, 0.0))
+
+
+_exercise(
+    "05.anchor_loss",
+    reference=_anchor_loss,
+    read=_number,
+    agrees=_close,
+    hint="max(hardest positive distance - hardest negative distance + margin, 0)",
+    mistakes=(
+        (_near(lambda: 1.9), "the hardest positive must share the anchor's label"),
+        (_near(lambda: 0.0), "the hardest negative is the closest one"),
+    ),
+)
+
+
 def _bh_cases() -> list[tuple[np.ndarray, np.ndarray, float]]:
     """Batches for the batch-hard exercise: (points, labels, margin)."""
     rng = np.random.default_rng(5)
     return [
-        (_X05, _LABELS05, 0.2),
+        (X_05, LABELS_05, 0.2),
         (rng.normal(size=(12, 3)), np.repeat(np.arange(4), 3), 0.5),
         (rng.normal(size=(10, 2)), np.array([0, 1, 0, 1, 2, 2, 0, 1, 2, 0]), 0.2),
         # tight clusters far apart and one stray point of class 0: only some anchors are
@@ -391,11 +640,13 @@ def _batch_hard_agrees(function, reference) -> bool:
     return False
 
 
-def _anchor_loss(margin: float = 0.2) -> float:
-    d = tl.pairwise_distances(_X05)[0]
-    hardest_positive = np.where(tl.positive_mask(_LABELS05)[0], d, -np.inf).max()
-    hardest_negative = np.where(tl.negative_mask(_LABELS05)[0], d, np.inf).min()
-    return float(max(hardest_positive - hardest_negative + margin, 0.0))
+_exercise(
+    "05.batch_hard",
+    reference=_batch_hard_reference,
+    read=_function,
+    agrees=_batch_hard_agrees,
+    hint="per anchor: max over the positive mask, min over the negative mask, hinge, mean",
+)
 
 
 # --------------------------------------------------------------------------- 06
@@ -428,10 +679,17 @@ def _one_minus_cos_options() -> frozenset[str]:
     )
 
 
-def _keras_function_sign() -> int:
-    import keras
-
-    return int(np.sign(float(keras.losses.cosine_similarity(_A06[0], _B06[0]))))
+_exercise(
+    "06.one_minus_cos",
+    reference=_one_minus_cos_options,
+    read=_letters("ABCDE"),
+    agrees=_equal,
+    hint="more than one of the calls gives 1 - cos; check each against the tables",
+    mistakes=(
+        (lambda a: "C" in a, "tf.compat.v1.losses.cosine_distance is 1 - a.b"),
+        (lambda a: "A" in a, "keras.losses.cosine_similarity alone is -cos"),
+    ),
+)
 
 
 def _negated_loss_target() -> int:
@@ -442,6 +700,22 @@ def _negated_loss_target() -> int:
     negated = -float(keras.losses.cosine_similarity(_A06[0], _B06[0]))
     cos = float(tl.cosine_similarity(_A06[0], _B06[0]))
     return -1 if np.sign(negated) == np.sign(cos) else 1
+
+
+_exercise(
+    "06.negated_loss",
+    reference=_negated_loss_target,
+    read=_sign,
+    agrees=_equal,
+    hint="what does keras.losses.cosine_similarity return for a similar pair, and its negative?",
+    mistakes=(
+        (
+            lambda a: a == -_negated_loss_target(),  # lazy: imports Keras
+            "keras.losses.cosine_similarity is already -cos: its negative is +cos, "
+            "and minimising +cos pushes the pair apart",
+        ),
+    ),
+)
 
 
 # --------------------------------------------------------------------------- 07
@@ -459,246 +733,40 @@ def _metric(name: str) -> Callable[[], float]:
     return compute
 
 
-# --------------------------------------------------------------------------- the table
+_exercise(
+    "07.p_at_1",
+    reference=_metric("precision_at_1"),
+    read=_number,
+    agrees=_close,
+    hint="for each point, is its nearest *other* point of its class? Average over the 5",
+    mistakes=((_near(lambda: 1.0), "a query is never its own neighbour"),),
+)
 
-_EXERCISES: dict[str, _Exercise] = {
-    "01.margin": _Exercise(
-        _cosine_margin,
-        _number,
-        _close,
-        "for unit vectors every squared distance is a fixed multiple of the cosine distance",
+
+_exercise(
+    "07.r_precision",
+    reference=_metric("r_precision"),
+    read=_number,
+    agrees=_close,
+    hint="per query: the fraction of relevant points among its R nearest, R = class size - 1",
+    mistakes=((_near(_metric("precision_at_1")), "that is P@1: look at the first R neighbours"),),
+)
+
+
+_exercise(
+    "07.map_at_r",
+    reference=_metric("map_at_r"),
+    read=_number,
+    agrees=_close,
+    hint="per query: (1/R) sum over the first R ranks of P(i) at each relevant rank i",
+    mistakes=(
         (
-            (
-                _near(lambda: 0.3 * _unit_coefficient()),
-                "the wrong way round: divide, not multiply",
-            ),
-            (_near(lambda: 0.3), "the unconverted margin makes the cosine loss stricter"),
+            _near(_metric("r_precision")),
+            "that is what dividing by the number of hits among the first R gives (and, "
+            "here, the R-precision too): MAP@R divides the sum of P(i) by R itself",
         ),
     ),
-    "01.active": _Exercise(
-        _active_pair,
-        _bools(2),
-        _equal,
-        "compute d(a, p) - d(a, n) + 0.4 for each distance, with d_sq = 2 (1 - cos)",
-        (
-            (_is((True, True)), "with squared L2 the gap between the distances doubles too"),
-            (_is((False, False)), "cosine distance: (1 - 0.9) - (1 - 0.6) + 0.4"),
-            (_is((True, False)), "the two entries are swapped: (squared L2, cosine)"),
-        ),
-    ),
-    "01.euclidean_hinge": _Exercise(
-        _euclidean_hinge,
-        _number,
-        _close,
-        "||a - p||^2 = 2 (1 - cos) for unit vectors; the euclidean distance is its root",
-        (
-            (
-                _near(lambda: _euclidean_hinge(lambda cos: 2 * (1 - cos))),
-                "that uses the squared distance: take the square root of each",
-            ),
-            (
-                _near(lambda: _euclidean_hinge(lambda cos: 1 - cos)),
-                "that uses the cosine distance: convert it to the euclidean one first",
-            ),
-            (
-                _near(lambda: _euclidean_hinge(lambda cos: math.sqrt(1 - cos))),
-                "the squared distance is twice the cosine distance: sqrt(2 (1 - cos))",
-            ),
-            (
-                _near(lambda: 0.4 - _euclidean_hinge()),
-                "d(a, p) comes first: the positive's distance minus the negative's",
-            ),
-        ),
-    ),
-    "02.similarity_matrix": _Exercise(
-        _similarity_reference,
-        _function,
-        _similarity_agrees,
-        "compare your function with tl.similarity_matrix on a small batch of your own",
-    ),
-    "02.row_norm_bug": _Exercise(
-        _row_norm_bug,
-        _vector(2),
-        _close,
-        "np.linalg.norm(x) without axis= is one number for the whole batch",
-        (
-            (
-                _near(lambda: (_row_norm_bug()[1], _row_norm_bug()[1])),
-                "the bug does not give the cosine: it divides by the whole batch's norm",
-            ),
-            (
-                _near(lambda: _row_norm_bug()[::-1]),
-                "the order is (what the buggy function returns, the cosine)",
-            ),
-            (
-                _near(lambda: (8 / np.linalg.norm(_V02), _row_norm_bug()[1])),
-                "x and y are both v here: the bug divides by its norm twice",
-            ),
-        ),
-    ),
-    "03.mean_neg": _Exercise(
-        lambda: tl.mean_negative(_S03),
-        _vector(3),
-        _close,
-        "average the off-diagonal entries of each row",
-        (
-            (_near(lambda: _S03.mean(axis=1)), "the diagonal is the positive, not a negative"),
-            (_near(lambda: _row_sums_over(3)), "there are B - 1 = 2 negatives per row"),
-        ),
-    ),
-    "03.closest_neg": _Exercise(
-        lambda: tl.closest_negative(_S03),
-        _closest_read,
-        _close,  # an infinity agrees only with one of the same sign
-        "per row: the largest off-diagonal entry that is <= the row's positive",
-        (
-            (
-                lambda a: bool(np.isclose(a[1], 0.6) or np.isclose(a[1], 0.5)),
-                "in row 1 both negatives are above the positive 0.3: no candidate is left",
-            ),
-            (
-                lambda a: bool(np.isclose(a[1], 0.0)),
-                "tl.closest_negative gives -np.inf for a row without a candidate",
-            ),
-            (
-                lambda a: bool(a[1] == np.inf),
-                "check the sign of that infinity: a maximum over no candidate at all",
-            ),
-        ),
-    ),
-    "03.row_loss": _Exercise(
-        lambda: float(tl.modified_triplet_loss(_S03, margin=0.25, reduction="none")[1]),
-        _number,
-        _close,
-        "L1 + L2 for row 1, with mean_neg and closest_neg of the previous exercises",
-        (
-            (_near(lambda: 1.05), "row 1 has no closest negative: its L2 is 0"),
-            (_near(lambda: 0.0), "mean_neg of row 1 is above its positive: L1 > 0"),
-        ),
-    ),
-    "04.pair_loss": _Exercise(
-        lambda: _pair_loss(same=0.0),
-        _number,
-        _close,
-        "D first, then the branch of a dissimilar pair: 1/2 max(0, m - D)^2",
-        (
-            (_near(lambda: _pair_loss(same=1.0)), "that is the branch of a similar pair"),
-            (_near(lambda: 2 * _pair_loss(same=0.0)), "the loss has a factor 1/2"),
-        ),
-    ),
-    "04.gradient": _Exercise(
-        _dissimilar_gradient,
-        _number,
-        _close,
-        "chain rule: the derivative of (m - D)^2 / 2 with respect to D, for D < m",
-        (
-            (_near(lambda: -_dissimilar_gradient()), "the loss falls as D grows: mind the sign"),
-            (_near(lambda: 2 * _dissimilar_gradient()), "the 1/2 cancels the 2 of the square"),
-            (_near(lambda: 0.08), "that is the loss itself, not its derivative"),
-        ),
-    ),
-    "04.swapped": _Exercise(
-        lambda: _pair_loss(same=1.0),
-        _number,
-        _close,
-        "passing Y = 1 as same = 1 treats the dissimilar pair as a similar one",
-        ((_near(lambda: _pair_loss(same=0.0)), "that is the loss with the correct label"),),
-    ),
-    "05.n_valid": _Exercise(
-        _n_valid,
-        _integer,
-        _equal,
-        "per anchor: (number of positives) x (number of negatives), times B anchors",
-        (
-            (_is(12**3), "that counts every index triple, valid or not"),
-            (_is(12 * 3 * 9), "a positive is never the anchor itself: K - 1 per anchor"),
-            (_is(12 * 2 * 11), "the negatives are the B - K points of other classes"),
-        ),
-    ),
-    "05.shortcut_anchors": _Exercise(
-        _shortcut_anchors,
-        _indices,
-        _equal,
-        "for each row: the farthest other point, then compare its label with the anchor's",
-        (
-            (_is(tuple(range(6))), "some rows' farthest point does share the anchor's label"),
-            (
-                lambda a: a == tuple(sorted(set(range(6)) - set(_shortcut_anchors()))),
-                "those are the anchors the shortcut gets right",
-            ),
-            (
-                lambda a: a == _shortcut_anchors(farthest=False),
-                "the shortcut takes the largest distance of each row, not the smallest",
-            ),
-        ),
-    ),
-    "05.anchor_loss": _Exercise(
-        _anchor_loss,
-        _number,
-        _close,
-        "max(hardest positive distance - hardest negative distance + margin, 0)",
-        (
-            (_near(lambda: 1.9), "the hardest positive must share the anchor's label"),
-            (_near(lambda: 0.0), "the hardest negative is the closest one"),
-        ),
-    ),
-    "05.batch_hard": _Exercise(
-        _batch_hard_reference,
-        _function,
-        _batch_hard_agrees,
-        "per anchor: max over the positive mask, min over the negative mask, hinge, mean",
-    ),
-    "06.one_minus_cos": _Exercise(
-        _one_minus_cos_options,
-        _letters("ABCDE"),
-        _equal,
-        "more than one of the calls gives 1 - cos; check each against the tables",
-        (
-            (lambda a: "C" in a, "tf.compat.v1.losses.cosine_distance is 1 - a.b"),
-            (lambda a: "A" in a, "keras.losses.cosine_similarity alone is -cos"),
-        ),
-    ),
-    "06.negated_loss": _Exercise(
-        _negated_loss_target,
-        _sign,
-        _equal,
-        "what does keras.losses.cosine_similarity return for a similar pair, and its negative?",
-        (
-            (
-                _is(-_negated_loss_target()),
-                "keras.losses.cosine_similarity is already -cos: its negative is +cos, "
-                "and minimising +cos pushes the pair apart",
-            ),
-        ),
-    ),
-    "07.p_at_1": _Exercise(
-        _metric("precision_at_1"),
-        _number,
-        _close,
-        "for each point, is its nearest *other* point of its class? Average over the 5",
-        ((_near(lambda: 1.0), "a query is never its own neighbour"),),
-    ),
-    "07.r_precision": _Exercise(
-        _metric("r_precision"),
-        _number,
-        _close,
-        "per query: the fraction of relevant points among its R nearest, R = class size - 1",
-        ((_near(_metric("precision_at_1")), "that is P@1: look at the first R neighbours"),),
-    ),
-    "07.map_at_r": _Exercise(
-        _metric("map_at_r"),
-        _number,
-        _close,
-        "per query: (1/R) sum over the first R ranks of P(i) at each relevant rank i",
-        (
-            (
-                _near(_metric("r_precision")),
-                "that is what dividing by the number of hits among the first R gives (and, "
-                "here, the R-precision too): MAP@R divides the sum of P(i) by R itself",
-            ),
-        ),
-    ),
-}
+)
 
 
 def exercise_ids() -> list[str]:

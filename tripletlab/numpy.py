@@ -85,7 +85,7 @@ def _finite_loss(value, dtype: np.dtype, names: str):
     return value.astype(dtype)
 
 
-def _power_of_two(max_abs: np.ndarray) -> np.ndarray:
+def _power_of_two_scale(max_abs: np.ndarray) -> np.ndarray:
     """A power of two ``<= max_abs`` (1 where it is 0): dividing by it is exact, and the
     largest entry of the divided row lies in [1, 2), so its square cannot overflow."""
     _, exponent = np.frexp(max_abs)
@@ -158,7 +158,7 @@ def l2_normalize(x, eps: float = 1e-12):
 
 def _normalize(x: np.ndarray, eps: float) -> np.ndarray:
     """Unit rows of a validated float64 array; rows of norm <= eps become zeros."""
-    scale = _power_of_two(np.abs(x).max(axis=-1, keepdims=True))
+    scale = _power_of_two_scale(np.abs(x).max(axis=-1, keepdims=True))
     scaled = x / scale
     scaled_norm = np.sqrt(np.sum(scaled * scaled, axis=-1, keepdims=True))
     nonzero = scaled_norm * scale > eps
@@ -259,7 +259,7 @@ def _scaled_squared_l2(x, y):
     max_abs = np.abs(x).max(initial=0.0)
     if y is not None:
         max_abs = max(max_abs, np.abs(y).max(initial=0.0))
-    scale = _power_of_two(np.asarray(max_abs))
+    scale = _power_of_two_scale(np.asarray(max_abs))
     sq, _, _ = _gram_squared_distances(x / scale, None if y is None else y / scale)
     return sq, scale
 
@@ -370,7 +370,9 @@ def _row_distances(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
         return 1.0 - np.clip(cos, -1.0, 1.0)
     if metric == "l1":
         return np.abs(a - b).sum(axis=-1)
-    scale = _power_of_two(np.asarray(max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0))))
+    scale = _power_of_two_scale(
+        np.asarray(max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0)))
+    )
     diff = a / scale - b / scale
     sq = np.sum(diff * diff, axis=-1)
     return np.sqrt(sq) * scale if metric == "euclidean" else sq * scale * scale

@@ -126,7 +126,9 @@ def _pair_of_matrices(x, y):
 
 
 def _power_of_two_scale(max_abs: tf.Tensor) -> tf.Tensor:
-    """A power of two <= ``max_abs`` (1 where it is 0 or subnormal), with no gradient.
+    """A power of two ``s`` with ``s <= max_abs < 2 s`` (1 where ``max_abs`` is 0 or
+    subnormal), with no gradient: the contract of every backend's ``_power_of_two_scale``
+    (which for subnormals may give any power of two ``<= 1``).
 
     Keeps only the exponent bits of the float, so dividing by it is exact. The
     quantities below are homogeneous in the inputs, so a constant rescaling gives
@@ -249,7 +251,8 @@ def pairwise_distances(x, y=None, metric: str = "euclidean"):
 
 
 def _scaled_squared_l2(x: tf.Tensor, y: tf.Tensor | None):
-    """``(q, s)`` with ``||x_i - y_j||^2 = q_ij s^2``; see ``tripletlab.torch``."""
+    """``(q, s)`` with ``||x_i - y_j||^2 = q_ij s^2``: the Gram form on rows divided by a
+    power of two ``s`` (exact), so that nothing overflows before the square root."""
     max_abs = _max_abs(x)
     if y is not None:
         max_abs = tf.maximum(max_abs, _max_abs(y))
@@ -274,8 +277,10 @@ def _distances(x: tf.Tensor, y: tf.Tensor | None, metric: str) -> tf.Tensor:
 
 
 def _ranked_distances(x: tf.Tensor, metric: str):
-    """``(key, to_distance)``: a ``(B, B)`` matrix ordered as the distance, and the map
-    from its entries to distances; see ``tripletlab.torch``."""
+    """``(key, to_distance)``: a ``(B, B)`` matrix that orders the pairs as the distance
+    does, and the map from its entries to distances. For the L2 metrics the key is the
+    scaled squared distance, so that mining that only selects entries takes the square
+    root of the selected ones only."""
     if metric == "euclidean":
         sq, scale = _scaled_squared_l2(x, None)
         return sq, lambda v: _scaled_sqrt(v, scale)
@@ -579,12 +584,21 @@ class SiameseHead(keras.layers.Layer):
     ``logit = w . |e1 - e2| + b`` (a learned, weighted L1 distance), and
     ``p(same) = sigmoid(logit)``. Called on ``[e1, e2]``, ``(B, D), (B, D) -> (B,)``
     logits; train with ``keras.losses.BinaryCrossentropy(from_logits=True)`` on
-    ``same`` (1 for the same class). Notebook: 04_siamese_losses.
+    ``same`` (1 for the same class). ``embedding_dim``: ``D``, as in PyTorch; None (the
+    Keras way) reads it from the first call. Notebook: 04_siamese_losses.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, embedding_dim: int | None = None, **kwargs):
         super().__init__(**kwargs)
+        if embedding_dim is not None:
+            embedding_dim = _checks.check_int("embedding_dim", embedding_dim, minimum=1)
+        self.embedding_dim = embedding_dim
         self.dense = keras.layers.Dense(1, dtype=self.dtype_policy)
+        if embedding_dim is not None:
+            self.build([(None, embedding_dim), (None, embedding_dim)])
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"embedding_dim": self.embedding_dim}
 
     def build(self, input_shape):
         self.dense.build(input_shape[0])

@@ -1,6 +1,8 @@
 """Mining over the batches of all replicas of a ``tf.distribute`` strategy.
 
-The TensorFlow counterpart of ``tripletlab.torch_losses.CrossWorkerLoss``: inside
+The TensorFlow counterpart of ``tripletlab.torch_distributed``, with the same names and
+the same convention: **the update equals that of one device on the global batch**, with
+nothing for the user to scale. Inside
 ``strategy.run`` (``MirroredStrategy``, ``MultiWorkerMirroredStrategy``, ...), each
 replica gathers every replica's embeddings and labels
 (``tf.distribute.get_replica_context().all_gather``) before mining, so every anchor sees
@@ -16,8 +18,9 @@ to a replica's embeddings is exactly its slice of ``dL/dx`` on one device, and t
 parameter gradients, which the optimizer sums over the replicas, are exactly the
 single-device ones: the same update as one device on the global batch. Without the
 division by ``N`` (``gather_batch`` followed by a plain function) every gradient is
-``N`` times the single-device one. (The torch wrapper differs: there the other workers'
-rows are constants and ``DistributedDataParallel`` averages, giving ``1 / N``.)
+``N`` times the single-device one. (In PyTorch, ``DistributedDataParallel`` *averages*:
+``tripletlab.torch_distributed.CrossReplicaLoss`` returns ``L`` with ``N`` times its
+slice of the gradient instead: the same update.)
 
 ``gather_batch`` is the building block; ``CrossReplicaLoss`` wraps one of the mining
 losses of ``tripletlab.keras_losses`` for ``model.compile`` or a custom loop. Outside a

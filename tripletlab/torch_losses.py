@@ -41,8 +41,6 @@ __all__ = [
     "TripletLoss",
     "ContrastiveLoss",
     "ModifiedTripletLoss",
-    "CrossWorkerLoss",
-    "gather_batch",
 ]
 
 
@@ -61,8 +59,7 @@ class _MiningLoss(_Loss):
     def __init__(self, margin: float = 0.2, metric: str = "euclidean"):
         super().__init__()
         self.margin = _checks.check_margin(margin)
-        _checks.check_metric(metric)
-        self.metric = metric
+        self.metric = _checks.check_metric(metric)
 
 
 class BatchAllTripletLoss(_MiningLoss):
@@ -116,9 +113,8 @@ class TripletLoss(_Loss):
     def __init__(self, margin: float = 0.2, metric: str = "sqeuclidean", reduction: str = "mean"):
         super().__init__()
         self.margin = _checks.check_margin(margin)
-        _checks.check_metric(metric)
-        _checks.check_reduction(reduction)
-        self.metric, self.reduction = metric, reduction
+        self.metric = _checks.check_metric(metric)
+        self.reduction = _checks.check_reduction(reduction)
 
     def forward(self, anchor, positive, negative):
         return tl.triplet_loss(
@@ -135,8 +131,7 @@ class ContrastiveLoss(_Loss):
     def __init__(self, margin: float = 1.0, reduction: str = "mean"):
         super().__init__()
         self.margin = _checks.check_margin(margin)
-        _checks.check_reduction(reduction)
-        self.reduction = reduction
+        self.reduction = _checks.check_reduction(reduction)
 
     def forward(self, x1, x2, same):
         return tl.contrastive_loss(x1, x2, same, self.margin, self.reduction)
@@ -152,104 +147,7 @@ class ModifiedTripletLoss(_Loss):
     def __init__(self, margin: float = 0.25, reduction: str = "sum"):
         super().__init__()
         self.margin = _checks.check_margin(margin)
-        _checks.check_reduction(reduction)
-        self.reduction = reduction
+        self.reduction = _checks.check_reduction(reduction)
 
     def forward(self, scores):
         return tl.modified_triplet_loss(scores, self.margin, self.reduction)
-
-
-# --------------------------------------------------------------------------- across workers
-
-
-_GATHERED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-
-
-def _local_batch(embeddings, labels):
-    """``(embeddings, labels as int64, problem)``: this worker's batch, validated without
-    raising (a worker that raised alone would leave the others waiting in a collective);
-    ``problem`` is the error message, or None."""
-    try:
-        x, _ = tl._as_matrix("embeddings", embeddings)
-        if embeddings.is_floating_point():  # half precision too: gathered as given
-            x = embeddings
-        return x, tl._as_labels(labels, x).to(torch.int64), None
-    except (ValueError, AttributeError) as error:
-        return None, None, str(error)
-
-
-def gather_batch(embeddings: torch.Tensor, labels) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every worker's embeddings and labels, concatenated in rank order.
-
-    Workers may hold different numbers of rows: each first learns every worker's number
-    of rows, features and dtype (one small ``all_gather``), pads its rows to the largest
-    count for ``torch.distributed.all_gather``, and trims the pads off what it receives.
-    A batch that is invalid on any worker (not a matrix, labels of another length,
-    another feature count or dtype than the other workers) raises the same
-    ``ValueError`` on every worker, before the embeddings are exchanged. The other
-    workers' rows are constants here; this worker's own slice is the tensor passed in,
-    so the gradient reaches its embeddings. Without an initialised process group, or
-    with one worker, returns the inputs unchanged (the labels as a tensor).
-    """
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return embeddings, torch.as_tensor(labels, device=embeddings.device)
-    world, rank = dist.get_world_size(), dist.get_rank()
-    x, y, problem = _local_batch(embeddings, labels)
-    device = embeddings.device if isinstance(embeddings, torch.Tensor) else None
-    code = _GATHERED_DTYPES.index(x.dtype) if x is not None and x.dtype in _GATHERED_DTYPES else -1
-    rows, features = (x.shape[0], x.shape[1]) if x is not None else (0, 0)
-    meta = torch.tensor([problem is None, rows, features, code], device=device)
-    metas = [torch.empty_like(meta) for _ in range(world)]
-    dist.all_gather(metas, meta)
-    ok, counts, dims, codes = torch.stack(metas).cpu().T.tolist()
-    if not all(ok):
-        bad = [r for r in range(world) if not ok[r]]
-        mine = f": {problem}" if problem else ""
-        raise ValueError(f"gather_batch: the batch of worker(s) {bad} is invalid{mine}")
-    if len(set(dims)) > 1 or len(set(codes)) > 1 or -1 in codes:
-        shapes = ", ".join(
-            f"worker {r} ({counts[r]}, {dims[r]}) "
-            f"{_GATHERED_DTYPES[codes[r]] if codes[r] >= 0 else 'of another dtype'}"
-            for r in range(world)
-        )
-        raise ValueError(
-            "embeddings must have the same number of features and the same float dtype on "
-            f"every worker; got {shapes}"
-        )
-    most = max(counts)
-    padded_x = torch.cat([x.detach(), x.new_zeros((most - rows, features))])
-    padded_y = torch.cat([y, y.new_zeros(most - rows)])
-    xs = [torch.empty_like(padded_x) for _ in range(world)]
-    ys = [torch.empty_like(padded_y) for _ in range(world)]
-    dist.all_gather(xs, padded_x.contiguous())
-    dist.all_gather(ys, padded_y.contiguous())
-    xs = [part[:count] for part, count in zip(xs, counts, strict=True)]
-    ys = [part[:count] for part, count in zip(ys, counts, strict=True)]
-    xs[rank] = x
-    return torch.cat(xs), torch.cat(ys)
-
-
-class CrossWorkerLoss(torch.nn.Module):
-    """A mining loss over the batches of all workers: ``(embeddings, labels) -> loss``.
-
-    ``CrossWorkerLoss(BatchHardTripletLoss(0.2))`` gathers the embeddings and labels of
-    every worker (``gather_batch``) before mining, so each worker sees the loss of the
-    concatenated batch, and more negatives per anchor. On each worker, the gradient with
-    respect to its own embeddings is its slice of the single-process gradient on the
-    concatenated batch. ``DistributedDataParallel`` averages the parameter gradients
-    over the workers, so the update is ``1 / world_size`` times the single-process one
-    on the concatenated batch: multiply the loss by ``world_size`` (or the learning rate)
-    to get exactly that. The wrapped module's ``fraction_positive`` (batch-all) is that
-    of the concatenated batch. Workers may hold different numbers of rows (the last batch
-    of an epoch, a sampler that does not split evenly), as in
-    ``tripletlab.tf_distributed``.
-    """
-
-    def __init__(self, loss: torch.nn.Module):
-        super().__init__()
-        self.loss = loss
-
-    def forward(self, embeddings, labels):
-        return self.loss(*gather_batch(embeddings, labels))

@@ -19,6 +19,7 @@ loads neither. Notebook: 07_training.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,7 +39,31 @@ __all__ = [
     "train_keras",
 ]
 
-LOSSES = ("batch_all", "batch_hard", "batch_hard_soft", "batch_semihard", "contrastive")
+
+class _Loss(NamedTuple):
+    """One row of the loss table both training loops read."""
+
+    function: str  # the backend function (tripletlab.torch / tripletlab.tensorflow)
+    keras_class: str | None  # its tripletlab.keras_losses class; None: a function of pairs
+    options: tuple[tuple[str, object], ...] = ()  # fixed keyword arguments
+    margin: float = 0.2  # the margin when margin=None (the function's default)
+    on_pairs: bool = False  # takes (x1, x2, same) on every pair i < j of the batch
+    metrics: tuple[str, ...] = ("euclidean", "sqeuclidean", "cosine")
+
+
+_LOSS_TABLE = {
+    "batch_all": _Loss("batch_all_triplet_loss", "BatchAllTripletLoss"),
+    "batch_hard": _Loss("batch_hard_triplet_loss", "BatchHardTripletLoss"),
+    "batch_hard_soft": _Loss(
+        "batch_hard_triplet_loss", "BatchHardTripletLoss", options=(("soft", True),)
+    ),
+    "batch_semihard": _Loss("batch_semihard_triplet_loss", "BatchSemiHardTripletLoss"),
+    "contrastive": _Loss(
+        "contrastive_loss", None, margin=1.0, on_pairs=True, metrics=("euclidean",)
+    ),
+}
+
+LOSSES = tuple(_LOSS_TABLE)
 """Loss names: the three mining strategies, batch-hard with the soft margin, and the
 contrastive loss on every pair of the batch."""
 
@@ -51,21 +76,36 @@ after each batch; ``keras.optimizers.schedules.CosineDecay``)."""
 HISTORY_KEYS = ("loss", "fraction_positive", "precision_at_1", "r_precision", "map_at_r")
 """The keys of a training history, each a list with one float per epoch."""
 
-DEFAULT_MARGINS = {"contrastive": 1.0}
-"""``margin=None`` means 0.2 for the triplet losses and 1.0 for the contrastive loss (the
-defaults of the loss functions); the soft margin has no margin."""
+DEFAULT_MARGINS = {name: loss.margin for name, loss in _LOSS_TABLE.items()}
+"""``margin=None`` means each loss function's default margin: 0.2 for the triplet losses
+and 1.0 for the contrastive loss; the soft margin has no margin."""
 
 
-def _check(loss_name, epochs, p, k, lr, margin, schedule="constant"):
-    if loss_name not in LOSSES:
-        raise ValueError(f"loss_name must be one of {LOSSES}; got {loss_name!r}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
+class _Config(NamedTuple):
+    """What both loops make of their shared parameters: the table's row of the loss,
+    the margin it gets (``margin=None`` resolved) and the metric."""
+
+    loss: _Loss
+    margin: float
+    metric: str
+
+
+def _config(loss_name, epochs, lr, margin, schedule, metric) -> _Config:
+    """Validate the parameters both loops share (``p``, ``k`` and ``seed``: ``PKSampler``)."""
+    _checks.check_choice("loss_name", loss_name, LOSSES)
+    _checks.check_choice("schedule", schedule, SCHEDULES)
     _checks.check_int("epochs", epochs, minimum=1)
-    _checks.check_positive("lr", lr)
-    if margin is None:
-        margin = DEFAULT_MARGINS.get(loss_name, 0.2)
-    return _checks.check_margin(margin)
+    _checks.check_positive("lr", lr)  # kept as given: the optimizers' numbers unchanged
+    loss = _LOSS_TABLE[loss_name]
+    _checks.check_metric(metric, loss.metrics)
+    margin = _checks.check_margin(loss.margin if margin is None else margin)
+    return _Config(loss, margin, metric)
+
+
+def _loss_arguments(config: _Config) -> dict:
+    """The keyword arguments of the table's function (or Keras class) besides its data."""
+    arguments = {"margin": config.margin, **dict(config.loss.options)}
+    return arguments if config.loss.on_pairs else arguments | {"metric": config.metric}
 
 
 def _pairs(batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -244,11 +284,7 @@ def train_torch(
 
     from tripletlab import torch as tl
 
-    margin = _check(loss_name, epochs, p, k, lr, margin, schedule)
-    if metric not in ("euclidean", "sqeuclidean", "cosine"):
-        raise ValueError(f"metric must be 'euclidean', 'sqeuclidean' or 'cosine'; got {metric!r}")
-    if loss_name == "contrastive" and metric != "euclidean":
-        raise ValueError(f"metric must be 'euclidean' for the contrastive loss; got {metric!r}")
+    config = _config(loss_name, epochs, lr, margin, schedule, metric)
     sampler = PKSampler(np.asarray(y_train), p, k, seed=seed)  # validates p, k, seed
     seed_everything(seed)
     device = next(model.parameters()).device
@@ -262,16 +298,15 @@ def train_torch(
         steps = epochs * len(sampler)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
 
+    function = getattr(tl, config.loss.function)
+    arguments = _loss_arguments(config)
+
     def batch_loss(emb, labels):
-        if loss_name == "batch_all":
-            return tl.batch_all_triplet_loss(emb, labels, margin, metric)
-        if loss_name == "batch_semihard":
-            return tl.batch_semihard_triplet_loss(emb, labels, margin, metric), None
-        if loss_name == "contrastive":
+        if config.loss.on_pairs:
             same = labels[first] == labels[second]
-            return tl.contrastive_loss(emb[first], emb[second], same, margin), None
-        soft = loss_name == "batch_hard_soft"
-        return tl.batch_hard_triplet_loss(emb, labels, margin, metric, soft=soft), None
+            return function(emb[first], emb[second], same, **arguments), None
+        value = function(emb, labels, **arguments)
+        return value if isinstance(value, tuple) else (value, None)  # batch-all: a fraction
 
     history = _empty_history()
     for _ in _progress(range(epochs), progress, epochs, f"{loss_name} (torch)"):
@@ -297,30 +332,28 @@ def train_torch(
     return history
 
 
-def _keras_loss(loss_name: str, margin: float, batch: int):
-    """The Keras loss for ``loss_name``: the classes of ``tripletlab.keras_losses`` for the
-    mining losses, and the contrastive loss on every pair ``i < j`` of the batch (with
-    ``same`` from the labels), which has no class there."""
+def _keras_loss(config: _Config, batch: int):
+    """The Keras loss of the table's row: its ``tripletlab.keras_losses`` class for the
+    mining losses, and for a loss of pairs (contrastive) its ``tripletlab.tensorflow``
+    function on every pair ``i < j`` of the batch (``same`` from the labels)."""
     import tensorflow as tf
 
     from tripletlab import keras_losses
     from tripletlab import tensorflow as tl
 
-    if loss_name == "batch_all":
-        return keras_losses.BatchAllTripletLoss(margin)
-    if loss_name == "batch_semihard":
-        return keras_losses.BatchSemiHardTripletLoss(margin)
-    if loss_name in ("batch_hard", "batch_hard_soft"):
-        return keras_losses.BatchHardTripletLoss(margin, soft=loss_name == "batch_hard_soft")
+    arguments = _loss_arguments(config)
+    if not config.loss.on_pairs:
+        return getattr(keras_losses, config.loss.keras_class)(**arguments)
+    function = getattr(tl, config.loss.function)
     first, second = (tf.constant(i, tf.int32) for i in _pairs(batch))
 
-    def contrastive(y_true, y_pred):
+    def on_pairs(y_true, y_pred):
         labels = keras_losses._labels(y_true)
         same = tf.cast(tf.gather(labels, first) == tf.gather(labels, second), y_pred.dtype)
         x1, x2 = tf.gather(y_pred, first), tf.gather(y_pred, second)
-        return tl.contrastive_loss(x1, x2, same, margin)
+        return function(x1, x2, same, **arguments)
 
-    return contrastive
+    return on_pairs
 
 
 def train_keras(
@@ -338,6 +371,7 @@ def train_keras(
     margin: float | None = None,
     progress: bool = True,
     schedule: str = "constant",
+    metric: str = "euclidean",
 ) -> dict[str, list[float]]:
     """``train_torch`` for a Keras model: ``compile`` with a ``tripletlab.tensorflow``
     loss and Adam, then ``model.fit`` on the P x K batches.
@@ -350,11 +384,12 @@ def train_keras(
     the batch losses; ``fraction_positive`` is NaN (see the module docstring).
     ``schedule="cosine"`` uses ``keras.optimizers.schedules.CosineDecay`` over the
     ``epochs * len(sampler)`` steps, the same learning rates as ``train_torch``'s.
-    ``progress`` shows a ``tqdm.auto`` bar over the epochs.
+    ``progress`` shows a ``tqdm.auto`` bar over the epochs; ``metric`` as in
+    ``train_torch``.
     """
     import keras
 
-    margin = _check(loss_name, epochs, p, k, lr, margin, schedule)
+    config = _config(loss_name, epochs, lr, margin, schedule, metric)
     sampler = PKSampler(np.asarray(y_train), p, k, seed=seed)
     seed_everything(seed)
     keras.utils.set_random_seed(seed)
@@ -377,7 +412,7 @@ def train_keras(
         rate = keras.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * len(sampler))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=rate),
-        loss=_keras_loss(loss_name, margin, p * k),
+        loss=_keras_loss(config, p * k),
         jit_compile=False,
     )
     try:

@@ -4,7 +4,9 @@
 name, so it must live in an importable module, not in a notebook: this one. ``compare``
 starts ``world`` processes joined by ``torch.distributed`` (gloo, on loopback), hands
 each one its slice of a global batch, and returns what each measured, with its own
-batch only and with ``CrossWorkerLoss``. Importing this module loads NumPy only.
+batch only and with ``tripletlab.torch_distributed.CrossReplicaLoss``. ``free_port``
+is the one place the course, its tests and its tools find a loopback port. Importing
+this module loads NumPy only.
 """
 
 from __future__ import annotations
@@ -43,12 +45,8 @@ def _worker(rank, world, port, x, y, margin, out):
     import torch
     import torch.distributed as dist
 
-    from tripletlab.torch_losses import (
-        BatchAllTripletLoss,
-        BatchHardTripletLoss,
-        CrossWorkerLoss,
-        gather_batch,
-    )
+    from tripletlab.torch_distributed import CrossReplicaLoss, gather_batch
+    from tripletlab.torch_losses import BatchAllTripletLoss, BatchHardTripletLoss
 
     torch.set_num_threads(1)
     dist.init_process_group(
@@ -61,19 +59,23 @@ def _worker(rank, world, port, x, y, margin, out):
         for mode in ("local", "global"):
             batch_all = BatchAllTripletLoss(margin)
             batch_hard = BatchHardTripletLoss(margin)
-            wrap = CrossWorkerLoss if mode == "global" else lambda loss: loss
+            wrap = CrossReplicaLoss if mode == "global" else lambda loss: loss
             seen = gather_batch(x_local, y_local)[1] if mode == "global" else y_local
-            xt = x_local.clone().requires_grad_(True)
-            loss = wrap(batch_all)(xt, y_local)
-            (grad,) = torch.autograd.grad(loss, xt)
             result[mode] = {
                 "labels_seen": len(seen),
                 "valid_triplets": valid_triplets(seen.numpy()),
-                "batch_all": loss.item(),
+                "batch_all": wrap(batch_all)(x_local, y_local).item(),
                 "fraction_positive": batch_all.fraction_positive.item(),
                 "batch_hard": wrap(batch_hard)(x_local, y_local).item(),
-                "grad": grad.numpy(),
             }
+        # one training step's gradient: a linear layer (the identity) under
+        # DistributedDataParallel, the batch-all loss of the global batch
+        layer = torch.nn.Linear(x.shape[1], x.shape[1], bias=False)
+        with torch.no_grad():
+            layer.weight.copy_(torch.eye(x.shape[1]))
+        model = torch.nn.parallel.DistributedDataParallel(layer)
+        CrossReplicaLoss(BatchAllTripletLoss(margin))(model(x_local), y_local).backward()
+        result["global"]["weight_grad"] = layer.weight.grad.numpy()
         torch.save(result, os.path.join(out, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -84,9 +86,11 @@ def compare(x, y, world: int = 2, margin: float = 0.2) -> list[dict]:
     return each rank's measurements, in rank order.
 
     Each rank reports, for ``"local"`` (its own rows only) and ``"global"``
-    (``CrossWorkerLoss``): the number of labels it mined over, the number of valid
-    triplets, the batch-all loss and fraction of positive triplets, the batch-hard
-    loss, and the gradient of the batch-all loss with respect to its own embeddings.
+    (``CrossReplicaLoss``): the number of labels it mined over, the number of valid
+    triplets, the batch-all loss and fraction of positive triplets and the batch-hard
+    loss; for ``"global"`` also ``"weight_grad"``, the gradient a
+    ``DistributedDataParallel`` linear layer (the identity, ``(D, D)``) gets from the
+    batch-all loss of its embeddings: the single-process one on the global batch.
     """
     import torch
     import torch.multiprocessing as mp

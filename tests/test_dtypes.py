@@ -1,11 +1,13 @@
-"""Mixed precision: float16/bfloat16 embeddings (explicit, under ``torch.autocast``, or
+"""Dtypes: the mining losses keep their input dtype in every backend, and mixed
+precision: float16/bfloat16 embeddings (explicit, under ``torch.autocast``, or
 from a Keras ``mixed_float16``/``mixed_bfloat16`` model) are computed in float32 and the
 loss comes back in the input dtype (float32 for a Keras loss, as Keras expects); every
 result is compared with the float32 computation on the same numbers."""
 
+import cases
 import numpy as np
 import pytest
-from backends import load
+from backends import load, to_backend, to_numpy
 
 MINING = ("BatchAllTripletLoss", "BatchHardTripletLoss", "BatchSemiHardTripletLoss")
 
@@ -151,3 +153,23 @@ def test_keras_mixed_precision_fit(policy):
     assert np.all(np.isfinite(history.history["loss"]))
     assert float(after) != want  # the weights moved
     assert evaluated == pytest.approx(float(after), rel=1e-6)
+
+
+# ----------------------------------------------------------------- every backend
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_mining_keeps_the_input_dtype(backend, dtype):
+    tl = load(backend)
+    x, labels = cases.layouts()["balanced P x K"]
+    xb = to_backend(backend, x, dtype)
+    outputs = [cases.mining_call(tl, kind, xb, labels) for kind in cases.MINING]
+    outputs += [tl.batch_all_triplet_loss(xb, labels)[1], tl.triplet_loss(xb, xb, xb)]
+    for out in outputs:
+        assert str(getattr(out.dtype, "name", out.dtype)).replace("torch.", "") == dtype
+    want = [
+        cases.mining_oracle(kind, x.astype(dtype).astype(np.float64), labels)
+        for kind in cases.MINING
+    ]
+    got = [float(to_numpy(o)) for o in outputs[: len(cases.MINING)]]
+    np.testing.assert_allclose(got, want, rtol=2e-3 if dtype == "float16" else 1e-5)
