@@ -21,8 +21,11 @@ for blocks of anchor rows of about ``tripletlab._blocks.BLOCK_ENTRIES`` distance
 its gradient (``block_terms``), so that one block of distances exists at a time;
 backward only scales the summed gradient. For the L2 metrics no ``(R, B)`` autograd
 graph is built: the gradient with respect to the picked distances is carried to the rows
-in closed form (``dd/dsq = 1 / (2 d)``, 0 where ``d = 0``, then ``gram_vjp``); the other
-metrics differentiate the block's distances with autograd.
+in closed form (``dd/dsq = 1 / (2 d)``, 0 where ``d = 0``), then through the Gram
+product (``gram_vjp``, two ``B x B x D`` products) where whole rows are picked
+(batch-all), or through the picked pairs' differences alone (``pair_vjp``, ``O(B k D)``)
+where ``k`` columns per anchor are (batch-hard, semi-hard); the other metrics
+differentiate the block's distances with autograd.
 
 **Counting active triplets** (batch-all, ``active_triplet_weights``; semi-hard,
 ``semihard_columns``). The hinge of ``(a, p, n)`` is active exactly when
@@ -158,6 +161,18 @@ def gram_vjp(grad_sq, scaled, rows):
     return grad
 
 
+def pair_vjp(grad_sq, columns, scaled, rows):
+    """``gram_vjp`` for ``k`` picked entries per row, ``grad_sq`` ``(R, k)`` at
+    ``columns``: ``dsq / ds_i = 2 (s_i - s_j) = -dsq / ds_j``, summed per row;
+    ``O(R k D)``, no ``(R, B)`` matrix and no ``B x B`` product. (``index_put_`` with
+    ``accumulate``: deterministic on CUDA too.)"""
+    pulls = (2.0 * grad_sq)[:, :, None] * (scaled[rows][:, None, :] - scaled[columns])
+    grad = torch.zeros_like(scaled)
+    grad.index_put_((columns.reshape(-1),), pulls.reshape(-1, scaled.shape[1]).neg(), True)
+    grad[rows] += pulls.sum(dim=1)
+    return grad
+
+
 def block_terms(anchors: Anchors, rows: slice, mining: Mining, with_grad: bool):
     """``(value, counts, gradient of value or None)`` of one block of anchors.
 
@@ -170,8 +185,10 @@ def block_terms(anchors: Anchors, rows: slice, mining: Mining, with_grad: bool):
     sums over many large distances stay finite; the value is in that unit too.
     For the L2 metrics nothing of the ``(R, B)`` block is differentiated: the gradient
     with respect to the picked distances is carried to the rows in closed form
-    (``dd/dsq = 1 / (2 d)``, 0 where ``d = 0``; ``gram_vjp``). The other metrics
-    differentiate the block's distances with autograd.
+    (``dd/dsq = 1 / (2 d)``, 0 where ``d = 0``): through the Gram product (``gram_vjp``)
+    where whole rows are picked, through the picked pairs (``pair_vjp``) where ``k``
+    columns per anchor are. The other metrics differentiate the block's distances with
+    autograd.
     """
     members, is_positive = anchors.members[rows], anchors.is_positive[rows]
     negative = anchors.negative(rows)
@@ -213,9 +230,10 @@ def block_terms(anchors: Anchors, rows: slice, mining: Mining, with_grad: bool):
         grad_sq = grad_dist * scale
     else:
         grad_sq = grad_dist.mul_(0.5).div_(root).masked_fill_(root == 0, 0.0)
-    if columns is not None:
-        grad_sq = torch.zeros_like(sq).scatter_add_(1, columns, grad_sq)
-    return value.detach(), counts, gram_vjp(grad_sq, anchors.x.detach() / scale, rows)
+    scaled = anchors.x.detach() / scale
+    if columns is None:
+        return value.detach(), counts, gram_vjp(grad_sq, scaled, rows)
+    return value.detach(), counts, pair_vjp(grad_sq, columns, scaled, rows)
 
 
 class MinedSum(torch.autograd.Function):
