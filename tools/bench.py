@@ -325,8 +325,52 @@ def write_outputs(rows: list[dict], out: Path) -> None:
         ]
         lines.append(f"| {r['method']} | {r['B']} | " + " | ".join(cells) + " |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
+    (out / "speed_table.md").write_text(speed_table(rows))
     (out / "machine.txt").write_text(f"{date.today().isoformat()}: {described}\n")
     plot(rows, out / "time_vs_B.png")
+
+
+def speed_table(rows: list[dict], sizes=(2048, 4096, 16384)) -> str:
+    """The README's Speed table: per size and loss, PyTorch and TensorFlow against PML
+    and one Gram product (``<out>/speed_table.md``, pasted into the README)."""
+
+    def time_of(row):
+        if row is None or "seconds" not in row:
+            return "skipped" if row is not None else ""
+        seconds = row["seconds"]
+        return f"{seconds * 1e3:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+    lines = [
+        "| B | loss | PyTorch | TensorFlow | TF / torch | PML | PML miner "
+        "| faster than PML | x one Gram product | peak RSS torch / TF |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    by_key = {(r["method"], r["B"]): r for r in rows}
+    for size in sizes:
+        for kind in ("batch-all", "batch-hard", "semi-hard"):
+            torch_row = by_key.get((f"tl.torch {kind}", size), {})
+            tf_row = by_key.get((f"tl.tf {kind}", size), {})
+            star = "*" if kind == "semi-hard" else ""
+            pml = by_key.get((PEER[f"tl.torch {kind}"], size))
+            miner = by_key.get((PEER_MINER.get(f"tl.torch {kind}", ""), size))
+            faster = [
+                f"{1 / torch_row[c]:.1f}x" for c in ("x_PML", "x_PML_miner") if c in torch_row
+            ]
+            peaks = [f"{r['peak_mib']:.0f}" for r in (torch_row, tf_row) if "peak_mib" in r]
+            cells = [
+                str(size),
+                kind,
+                time_of(torch_row),
+                time_of(tf_row),
+                f"{tf_row['x_torch']:.2f}" if "x_torch" in tf_row else "",
+                time_of(pml) + (star if pml and "seconds" in pml else ""),
+                time_of(miner),
+                " / ".join(faster),
+                f"{torch_row['x_matmul']:.1f}" if "x_matmul" in torch_row else "",
+                " / ".join(peaks) + " MiB" if peaks else "",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def plot(rows: list[dict], path: Path) -> None:
