@@ -154,7 +154,7 @@ def test_the_gradient_is_computed_only_where_a_tape_records(tl, monkeypatch):
     tl.batch_all_triplet_loss(to_backend("tensorflow", x), labels)
     assert calls == [False]
     xt = to_backend("tensorflow", x)
-    traced = tf.function(lambda e: tl.batch_all_triplet_loss(e, labels)[0])
+    traced = tf.function(lambda e: tl.batch_all_triplet_loss(e, labels, 0.3)[0])
     traced(xt)  # traced without a tape
     assert calls == [False, False]
     with tf.GradientTape() as tape:
