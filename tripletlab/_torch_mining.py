@@ -346,8 +346,6 @@ def active_triplet_weights(dist, members, is_positive, negative, margin):
     """
     thresholds = hinge_thresholds(dist.gather(1, members), margin)
     threshold = torch.where(is_positive, thresholds, -torch.inf)
-    if threshold.shape[1] <= FEW_POSITIVES and not torch.compiler.is_compiling():
-        return _compared_active_triplet_weights(dist, members, threshold, negative)
     # pads (-inf) first: no negative lies below them, so their c_ap is 0 and the column a
     # pad repeats gets weight 0 from it
     threshold, order = torch.sort(threshold, dim=1)
@@ -360,25 +358,6 @@ def active_triplet_weights(dist, members, is_positive, negative, margin):
     c_ap = per_bucket.cumsum(dim=1)[:, :width]  # negatives with D[a, n] < t_p
     weights.scatter_add_(1, members.gather(1, order), c_ap.to(dist.dtype))
     return weights, c_ap.sum()  # N can pass 2^24: counted exactly
-
-
-def _compared_active_triplet_weights(dist, members, threshold, negative):
-    """``active_triplet_weights`` for a few members, without sorting or scattering the
-    block: for each member ``s``, one comparison ``D[a, n] < t_s`` of the block, counted
-    into ``c_an`` (``uint8``, ``m <= FEW_POSITIVES < 256``) and summed over the negatives
-    into ``c_ap[:, s]`` (a pad's threshold is ``-inf``: its count is 0)."""
-    farther = torch.where(negative, dist, torch.inf)  # non-negatives: below no t_p
-    c_an = torch.zeros_like(farther, dtype=torch.uint8)
-    below = torch.empty_like(farther, dtype=torch.bool)
-    c_ap = []
-    for s in range(threshold.shape[1]):
-        torch.lt(farther, threshold[:, s : s + 1], out=below)
-        c_an += below.view(torch.uint8)
-        c_ap.append(below.sum(dim=1))
-    c_ap = torch.stack(c_ap, dim=1)  # int64
-    weights = c_an.to(dist.dtype).neg_()
-    weights.scatter_add_(1, members, c_ap.to(dist.dtype))
-    return weights, c_ap.sum()
 
 
 def batch_all_mean(total, n_active, margin, unit):
