@@ -41,7 +41,7 @@ __all__ = [
 
 
 class _Loss(NamedTuple):
-    """One row of the loss table both training loops read."""
+    """One row of the loss table both training loops read: adding a loss is one row."""
 
     function: str  # the backend function (tripletlab.torch / tripletlab.tensorflow)
     keras_class: str | None  # its tripletlab.keras_losses class; None: a function of pairs
@@ -49,6 +49,7 @@ class _Loss(NamedTuple):
     margin: float = 0.2  # the margin when margin=None (the function's default)
     on_pairs: bool = False  # takes (x1, x2, same) on every pair i < j of the batch
     metrics: tuple[str, ...] = ("euclidean", "sqeuclidean", "cosine")
+    settings: tuple[str, ...] = ("margin", "metric")  # what it takes of the loop's settings
 
 
 _LOSS_TABLE = {
@@ -59,7 +60,12 @@ _LOSS_TABLE = {
     ),
     "batch_semihard": _Loss("batch_semihard_triplet_loss", "BatchSemiHardTripletLoss"),
     "contrastive": _Loss(
-        "contrastive_loss", None, margin=1.0, on_pairs=True, metrics=("euclidean",)
+        "contrastive_loss",
+        None,
+        margin=1.0,
+        on_pairs=True,
+        metrics=("euclidean",),
+        settings=("margin",),
     ),
 }
 
@@ -103,9 +109,10 @@ def _config(loss_name, epochs, lr, margin, schedule, metric) -> _Config:
 
 
 def _loss_arguments(config: _Config) -> dict:
-    """The keyword arguments of the table's function (or Keras class) besides its data."""
-    arguments = {"margin": config.margin, **dict(config.loss.options)}
-    return arguments if config.loss.on_pairs else arguments | {"metric": config.metric}
+    """The keyword arguments of the table's function (or Keras class) besides its data:
+    the loop's settings it takes, then its fixed options."""
+    settings = {name: getattr(config, name) for name in config.loss.settings}
+    return settings | dict(config.loss.options)
 
 
 def _pairs(batch: int) -> tuple[np.ndarray, np.ndarray]:
