@@ -99,6 +99,7 @@ def test_training_learns_on_the_training_classes(small):
         ({"schedule": "step"}, "schedule"),
         ({"metric": "l1"}, "metric"),
         ({"loss_name": "contrastive", "metric": "cosine"}, "metric"),
+        ({"loss_name": "supervised_contrastive", "temperature": 0.0}, "temperature"),
     ],
 )
 def test_bad_arguments_raise_naming_them(small, kwargs, name):
@@ -230,3 +231,41 @@ def test_metric_reaches_the_loss(small):
         )
         losses[metric] = history["loss"][0]
     assert losses["cosine"] == pytest.approx(losses["sqeuclidean"] / 2, rel=1e-3)
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+def test_protocol_split_is_notebook_07s_split():
+    """Written out as notebook 07 first did it, inline: the same arrays."""
+    from tripletlab.training import protocol_split
+
+    digits = load_digits()
+    order = seed_everything(3).permutation(len(digits.y_train))
+    n_fit = 3 * len(order) // 4
+    fit, seen = np.sort(order[:n_fit]), np.sort(order[n_fit:])
+    split = protocol_split(3)
+    np.testing.assert_array_equal(split["x_fit"], digits.x_train[fit])
+    np.testing.assert_array_equal(split["y_seen"], digits.y_train[seen])
+    np.testing.assert_array_equal(split["x_test"], digits.x_test)
+    assert sorted(set(split["y_val"].tolist())) == [4, 5, 6]
+    assert sorted(set(split["y_dev"].tolist())) == [0, 1, 2, 3]
+    assert len(split["y_dev"]) + len(split["y_val"]) == len(split["y_fit"]) == n_fit
+    assert len(split["y_fit"]) + len(split["y_seen"]) == len(digits.y_train)
+    assert not np.array_equal(protocol_split(4)["y_fit"], split["y_fit"])
+
+
+def test_embed_torch_is_the_model_without_gradients(small):
+    if "torch" in SKIPPED:
+        pytest.skip("torch skipped")
+    import torch
+
+    from tripletlab.training import embed_torch, torch_mlp
+
+    seed_everything(0)
+    model = torch_mlp(hidden=16, out_features=8)
+    out = embed_torch(model, small[0][:5].astype(np.float64))
+    assert out.dtype == np.float32 and out.shape == (5, 8) and not model.training
+    with torch.no_grad():
+        expected = model(torch.as_tensor(small[0][:5], dtype=torch.float32)).numpy()
+    np.testing.assert_array_equal(out, expected)

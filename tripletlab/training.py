@@ -12,8 +12,12 @@ one of the losses in ``LOSSES``, and return a history of per-epoch lists
 - ``precision_at_1``, ``r_precision``, ``map_at_r``: ``tripletlab.metrics`` of the
   embeddings of ``x_val`` / ``y_val`` after the epoch (euclidean distance).
 
+``protocol_split`` is the split of the digits that notebooks 07 and 09 train and score
+on, and ``embed_torch`` a trained PyTorch model's embeddings as a NumPy array.
+
 PyTorch and TensorFlow are imported inside the functions: ``import tripletlab.training``
-loads neither. Notebook: 07_training.
+loads neither. Notebooks: 07_training, 09_softmax_losses (the supervised contrastive
+loss).
 """
 
 from __future__ import annotations
@@ -36,11 +40,21 @@ __all__ = [
     "keras_cnn",
     "train_torch",
     "train_keras",
+    "embed_torch",
+    "protocol_split",
 ]
 
-LOSSES = ("batch_all", "batch_hard", "batch_hard_soft", "batch_semihard", "contrastive")
-"""Loss names: the three mining strategies, batch-hard with the soft margin, and the
-contrastive loss on every pair of the batch."""
+LOSSES = (
+    "batch_all",
+    "batch_hard",
+    "batch_hard_soft",
+    "batch_semihard",
+    "contrastive",
+    "supervised_contrastive",
+)
+"""Loss names: the three mining strategies, batch-hard with the soft margin, the
+contrastive loss on every pair of the batch, and the supervised contrastive loss
+(Khosla et al. 2020) on the whole batch, which takes a ``temperature`` and no margin."""
 
 SCHEDULES = ("constant", "cosine")
 """Learning-rate schedules: ``constant`` keeps ``lr``; ``cosine`` decays it from ``lr``
@@ -56,13 +70,14 @@ DEFAULT_MARGINS = {"contrastive": 1.0}
 defaults of the loss functions); the soft margin has no margin."""
 
 
-def _check(loss_name, epochs, p, k, lr, margin, schedule="constant"):
+def _check(loss_name, epochs, p, k, lr, margin, schedule="constant", temperature=0.1):
     if loss_name not in LOSSES:
         raise ValueError(f"loss_name must be one of {LOSSES}; got {loss_name!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
     _checks.check_int("epochs", epochs, minimum=1)
     _checks.check_positive("lr", lr)
+    _checks.check_positive("temperature", temperature)
     if margin is None:
         margin = DEFAULT_MARGINS.get(loss_name, 0.2)
     return _checks.check_margin(margin)
@@ -223,6 +238,7 @@ def train_torch(
     progress: bool = True,
     schedule: str = "constant",
     metric: str = "euclidean",
+    temperature: float = 0.1,
 ) -> dict[str, list[float]]:
     """Train ``model`` (a ``torch.nn.Module``, embeddings out) with Adam on P x K batches.
 
@@ -231,9 +247,12 @@ def train_torch(
     ``batch_all`` (``batch_all_triplet_loss``, whose fraction is recorded),
     ``batch_hard``, ``batch_hard_soft`` (``soft=True``), ``batch_semihard``, or
     ``contrastive`` (``contrastive_loss`` on all ``B (B - 1) / 2`` pairs ``i < j`` of the
-    batch, ``same`` from the labels). ``margin=None``: the loss function's default.
+    batch, ``same`` from the labels), or ``supervised_contrastive``
+    (``supervised_contrastive_loss`` with ``temperature``, default 0.1; it has no margin
+    and compares cosine similarities). ``margin=None``: the loss function's default.
     ``metric``: the distance the three mining losses use (``"euclidean"``,
-    ``"sqeuclidean"`` or ``"cosine"``; the contrastive loss is euclidean only).
+    ``"sqeuclidean"`` or ``"cosine"``; the contrastive loss is euclidean only, the
+    supervised contrastive loss ignores it).
     ``schedule``: the learning rate's, one of ``SCHEDULES``. ``seed_everything(seed)`` is
     called first; ``model`` stays on its device (the data are moved to it). ``progress``
     shows a ``tqdm.auto`` bar over the epochs (a widget in a notebook, text on stderr
@@ -244,7 +263,7 @@ def train_torch(
 
     from tripletlab import torch as tl
 
-    margin = _check(loss_name, epochs, p, k, lr, margin, schedule)
+    margin = _check(loss_name, epochs, p, k, lr, margin, schedule, temperature)
     if metric not in ("euclidean", "sqeuclidean", "cosine"):
         raise ValueError(f"metric must be 'euclidean', 'sqeuclidean' or 'cosine'; got {metric!r}")
     if loss_name == "contrastive" and metric != "euclidean":
@@ -270,6 +289,8 @@ def train_torch(
         if loss_name == "contrastive":
             same = labels[first] == labels[second]
             return tl.contrastive_loss(emb[first], emb[second], same, margin), None
+        if loss_name == "supervised_contrastive":
+            return tl.supervised_contrastive_loss(emb, labels, temperature), None
         soft = loss_name == "batch_hard_soft"
         return tl.batch_hard_triplet_loss(emb, labels, margin, metric, soft=soft), None
 
@@ -297,10 +318,11 @@ def train_torch(
     return history
 
 
-def _keras_loss(loss_name: str, margin: float, batch: int):
+def _keras_loss(loss_name: str, margin: float, batch: int, temperature: float = 0.1):
     """The Keras loss for ``loss_name``: the classes of ``tripletlab.keras_losses`` for the
-    mining losses, and the contrastive loss on every pair ``i < j`` of the batch (with
-    ``same`` from the labels), which has no class there."""
+    mining losses, the contrastive loss on every pair ``i < j`` of the batch (with
+    ``same`` from the labels), which has no class there, and the supervised contrastive
+    loss of ``tripletlab.tensorflow`` with ``temperature``."""
     import tensorflow as tf
 
     from tripletlab import keras_losses
@@ -312,6 +334,13 @@ def _keras_loss(loss_name: str, margin: float, batch: int):
         return keras_losses.BatchSemiHardTripletLoss(margin)
     if loss_name in ("batch_hard", "batch_hard_soft"):
         return keras_losses.BatchHardTripletLoss(margin, soft=loss_name == "batch_hard_soft")
+    if loss_name == "supervised_contrastive":
+
+        def supervised_contrastive(y_true, y_pred):
+            labels = keras_losses._labels(y_true)
+            return tl.supervised_contrastive_loss(y_pred, labels, temperature)
+
+        return supervised_contrastive
     first, second = (tf.constant(i, tf.int32) for i in _pairs(batch))
 
     def contrastive(y_true, y_pred):
@@ -338,6 +367,7 @@ def train_keras(
     margin: float | None = None,
     progress: bool = True,
     schedule: str = "constant",
+    temperature: float = 0.1,
 ) -> dict[str, list[float]]:
     """``train_torch`` for a Keras model: ``compile`` with a ``tripletlab.tensorflow``
     loss and Adam, then ``model.fit`` on the P x K batches.
@@ -354,7 +384,7 @@ def train_keras(
     """
     import keras
 
-    margin = _check(loss_name, epochs, p, k, lr, margin, schedule)
+    margin = _check(loss_name, epochs, p, k, lr, margin, schedule, temperature)
     sampler = PKSampler(np.asarray(y_train), p, k, seed=seed)
     seed_everything(seed)
     keras.utils.set_random_seed(seed)
@@ -377,7 +407,7 @@ def train_keras(
         rate = keras.optimizers.schedules.CosineDecay(lr, decay_steps=epochs * len(sampler))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=rate),
-        loss=_keras_loss(loss_name, margin, p * k),
+        loss=_keras_loss(loss_name, margin, p * k, temperature),
         jit_compile=False,
     )
     try:
@@ -385,3 +415,51 @@ def train_keras(
     finally:
         bar.close()
     return history
+
+
+def embed_torch(model, x) -> np.ndarray:
+    """``model``'s embeddings of the rows of ``x`` as a float32 NumPy array, in eval mode
+    and without gradients; ``x`` goes to the model's device as float32."""
+    import torch
+
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        x = torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
+        return model(x).cpu().numpy()
+
+
+def protocol_split(seed: int = 0, validation_classes=(4, 5, 6)) -> dict[str, np.ndarray]:
+    """The digits split of notebook 07's protocol, as a dict of arrays.
+
+    From ``load_digits()``: ``x_test, y_test`` are the unseen classes 7-9. The training
+    classes 0-6 are split by a permutation drawn from ``np.random.default_rng(seed)``
+    (the generator ``seed_everything(seed)`` returns): the first three quarters are
+    ``x_fit, y_fit`` (the training images), the rest ``x_seen, y_seen`` (new images of
+    the training classes). ``x_fit`` is split again by class for choosing the settings:
+    ``x_val, y_val`` hold ``validation_classes``, ``x_dev, y_dev`` the other training
+    classes. Each set keeps the order of ``load_digits``.
+    """
+    from tripletlab.data import load_digits
+
+    seed = _checks.check_int("seed", seed)
+    digits = load_digits()
+    order = np.random.default_rng(seed).permutation(len(digits.y_train))
+    n_fit = 3 * len(order) // 4
+    fit, seen = np.sort(order[:n_fit]), np.sort(order[n_fit:])
+    split = {
+        "x_fit": digits.x_train[fit],
+        "y_fit": digits.y_train[fit],
+        "x_seen": digits.x_train[seen],
+        "y_seen": digits.y_train[seen],
+        "x_test": digits.x_test,
+        "y_test": digits.y_test,
+    }
+    in_val = np.isin(split["y_fit"], validation_classes)
+    split |= {
+        "x_dev": split["x_fit"][~in_val],
+        "y_dev": split["y_fit"][~in_val],
+        "x_val": split["x_fit"][in_val],
+        "y_val": split["y_fit"][in_val],
+    }
+    return split
