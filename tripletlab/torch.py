@@ -906,6 +906,193 @@ def batch_semihard_triplet_loss(
     return _finite_loss(total / n_pairs.clamp_min(1) * unit, dtype, "embeddings")
 
 
+# --------------------------------------------------------------------------- softmax losses
+
+
+def _row_blocks(batch: int) -> list[slice]:
+    """The blocks of rows the softmax losses take their logits in: all rows up to
+    ``_WHOLE_MATRIX_ROWS``, above it blocks of about ``_BLOCK_ENTRIES`` logits (the
+    constants of the mining losses), so that memory grows as ``B``, not ``B^2``."""
+    step = batch if batch <= _WHOLE_MATRIX_ROWS else max(1, _BLOCK_ENTRIES // batch)
+    return [slice(s, min(s + step, batch)) for s in range(0, batch, max(step, 1))]
+
+
+def _leave_out_diagonal(cos: torch.Tensor, rows: slice) -> None:
+    """Set the block's entries ``(i, i)`` to ``-inf``: an anchor is not in its own
+    denominator (the supervised contrastive loss)."""
+    cos.diagonal(offset=rows.start).fill_(-torch.inf)
+
+
+def _leave_out_same_label(labels: torch.Tensor):
+    """The filler that sets to ``-inf`` the entries ``(i, j)``, ``j != i``, of the same
+    label: in-batch false negatives leave the denominator (``info_nce_loss``)."""
+
+    def fill(cos: torch.Tensor, rows: slice) -> None:
+        same = labels[rows, None] == labels[None, :]
+        same.diagonal(offset=rows.start).fill_(False)
+        cos.masked_fill_(same, -torch.inf)
+
+    return fill
+
+
+class _SoftmaxRows(torch.autograd.Function):
+    """Per row ``i`` of ``a``: ``(top_i, log_z_i)`` with ``c_ij = a_i . b_j`` over the
+    entries ``j`` that ``leave_out`` does not set to ``-inf``, ``top_i = max_j c_ij``
+    (no gradient) and ``log_z_i = log sum_j exp((c_ij - top_i) / t)``, so that
+    ``logsumexp_j c_ij / t = top_i / t + log_z_i``.
+
+    Forward takes the ``(R, M)`` block of ``c`` of each block of rows (``_row_blocks``):
+    one matrix product and a few in-place passes; it keeps ``a``, ``b``, ``top`` and
+    ``log_z``, ``O((B + M) D)``. Backward recomputes each block and its softmax
+    ``p_ij = exp((c_ij - top_i) / t - log_z_i)``; with ``g_ij = grad_i p_ij / t``, the
+    gradients are ``g @ b`` for the block's rows of ``a`` and ``g.T @ a_block`` added to
+    ``b``: two more matrix products. One block of logits exists at a time. A row with
+    every entry left out has ``top = -inf`` in no computation: ``log_z = -inf`` and a
+    zero softmax.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, temperature, leave_out):
+        top = a.new_empty(a.shape[0])
+        log_z = a.new_empty(a.shape[0])
+        with torch.autocast(a.device.type, enabled=False):
+            for rows in _row_blocks(a.shape[0]):
+                cos = a[rows] @ b.T
+                leave_out(cos, rows)
+                block_top = cos.amax(dim=1, keepdim=True)
+                block_top = torch.where(torch.isfinite(block_top), block_top, 0.0)
+                # (c - top) / t <= 0: no overflow for any t > 0
+                weights = cos.sub_(block_top).div_(temperature).exp_()
+                top[rows] = block_top[:, 0]
+                log_z[rows] = torch.log(weights.sum(dim=1))
+        ctx.save_for_backward(a, b, top, log_z)
+        ctx.temperature, ctx.leave_out = temperature, leave_out
+        ctx.mark_non_differentiable(top)
+        return top, log_z
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_top, grad_log_z):
+        a, b, top, log_z = ctx.saved_tensors
+        t = ctx.temperature
+        grad_a, grad_b = torch.zeros_like(a), torch.zeros_like(b)
+        # p = exp((c - shift) / t) with shift = top + t log_z; rows left out entirely: 0
+        shift = torch.where(torch.isfinite(log_z), top + t * log_z, torch.inf)
+        scale = torch.where(torch.isfinite(log_z), grad_log_z / t, 0.0)
+        with torch.autocast(a.device.type, enabled=False):
+            for rows in _row_blocks(a.shape[0]):
+                cos = a[rows] @ b.T
+                ctx.leave_out(cos, rows)
+                grad_c = cos.sub_(shift[rows, None]).div_(t).exp_().mul_(scale[rows, None])
+                grad_a[rows] = grad_c @ b
+                grad_b.addmm_(grad_c.T, a[rows])
+        return grad_a, grad_b, None, None
+
+
+def _softmax_inputs(name: str, x, other=None):
+    """Validated rows as unit rows in the computing dtype (zero rows stay zero, with zero
+    gradient): ``(units, dtype)``; with ``other``, both, checked to have the same shape."""
+    x, dtype = _as_matrix(name, x)
+    if other is None:
+        dtype, compute = _promote(dtype)
+        return _normalize(x.to(compute), COSINE_EPS)[0], dtype
+    other_name, y = other
+    y, y_dtype = _as_matrix(other_name, y)
+    _checks.check_same_shape((name, other_name), (tuple(x.shape), tuple(y.shape)))
+    dtype, compute = _promote(dtype, y_dtype)
+    units = (_normalize(v.to(compute), COSINE_EPS)[0] for v in (x, y))
+    return *units, dtype
+
+
+def _softmax_loss(loss: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``loss`` in ``dtype``; in eager mode a ValueError naming the temperature if it is
+    not finite there (a loss reaches ``2 / temperature``)."""
+    loss = loss.to(dtype)
+    if not torch.compiler.is_compiling() and not torch.isfinite(loss).all():
+        raise _checks.temperature_overflow_error(dtype)
+    return loss
+
+
+def info_nce_loss(
+    queries,
+    keys,
+    temperature: float = 0.05,
+    symmetric: bool = False,
+    labels=None,
+    reduction: str = "mean",
+):
+    """Cross-entropy of ``cos(q_i, k_j) / temperature`` with target ``i``; see
+    ``tripletlab.numpy.info_nce_loss`` (``MultipleNegativesRankingLoss`` with ``scale =
+    1 / temperature``).
+
+    Never forms more than one block of the ``(B, B)`` logits: per pair, the loss is
+    ``(top_i - c_ii) / t + log_z_i`` with ``top_i`` the row's largest kept cosine and
+    ``log_z_i = log sum_j exp((c_ij - top_i) / t)``, computed by a custom autograd
+    function over blocks of rows (all of them up to 4096 rows, then blocks of about
+    ``2**24`` logits), which recomputes each block in backward: ``O(B D)`` memory, four
+    matrix products of ``B x B x D`` (eight with ``symmetric=True``). The positives
+    ``c_ii`` are row-wise dot products. The cosines are those of the unit rows, not
+    clipped to [-1, 1] (an excess of an ulp changes nothing).
+    """
+    temperature = _checks.check_temperature(temperature)
+    symmetric = _checks.check_bool("symmetric", symmetric)
+    _checks.check_reduction(reduction)
+    q, k, dtype = _softmax_inputs("queries", queries, ("keys", keys))
+    if labels is None:
+        leave_out = _no_leave_out
+    else:
+        leave_out = _leave_out_same_label(_as_labels(labels, q).detach())
+    positive = (q * k).sum(dim=1)
+    top, log_z = _SoftmaxRows.apply(q, k, temperature, leave_out)
+    losses = (top - positive) / temperature + log_z
+    if symmetric:
+        top, log_z = _SoftmaxRows.apply(k, q, temperature, leave_out)
+        losses = (losses + (top - positive) / temperature + log_z) / 2.0
+    return _softmax_loss(_reduce(losses, reduction), dtype)
+
+
+def _no_leave_out(cos: torch.Tensor, rows: slice) -> None:
+    """Every entry stays in the denominator."""
+
+
+def _class_sums(units: torch.Tensor, labels: torch.Tensor):
+    """``(sum of the unit rows of each row's class (B, D), class sizes (B,))``, with
+    autograd: ``O(B D)``, no ``(B, B)`` mask."""
+    _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+    sums = units.new_zeros((counts.shape[0], units.shape[1])).index_add(0, inverse, units)
+    return sums[inverse], counts[inverse]
+
+
+def supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
+    """Khosla et al. (2020) ``L_out``, NT-Xent for two views; see
+    ``tripletlab.numpy.supervised_contrastive_loss``.
+
+    Never forms more than one block of the ``(B, B)`` logits. Per anchor the loss is
+    ``(top_i - mean_p c_ip) / t + log_z_i``: ``top_i`` and ``log_z_i`` (the largest
+    cosine of the row, the anchor left out, and ``log sum_{j != i} exp((c_ij - top_i) /
+    t)``) come from a custom autograd function over blocks of anchors (all of them up to
+    4096 rows, then blocks of about ``2**24`` logits) that recomputes each block in
+    backward; the positives' sum is ``u_i . (sum of the class's unit rows) - u_i . u_i``,
+    ``O(B D)`` with no ``(B, B)`` mask. Memory ``O(B D)`` plus one block; four matrix
+    products of ``B x B x D``. The cosines are those of the unit rows, not clipped to
+    [-1, 1]. No anchor with a positive: 0, connected, with zero gradient.
+    """
+    temperature = _checks.check_temperature(temperature)
+    units, dtype = _softmax_inputs("embeddings", embeddings)
+    labels = _as_labels(labels, units).detach()
+    if units.shape[0] == 0:
+        return _softmax_loss(units.sum(), dtype)
+    class_sums, class_sizes = _class_sums(units, labels)
+    n_positive = (class_sizes - 1).to(units.dtype)
+    anchors = n_positive > 0
+    positive_sum = (units * class_sums).sum(dim=1) - (units * units).sum(dim=1)
+    top, log_z = _SoftmaxRows.apply(units, units, temperature, _leave_out_diagonal)
+    mean_positive = positive_sum / n_positive.clamp_min(1.0)
+    losses = torch.where(anchors, (top - mean_positive) / temperature + log_z, 0.0)
+    loss = losses.sum() / anchors.sum().clamp_min(1).to(units.dtype)
+    return _softmax_loss(loss, dtype)
+
+
 # --------------------------------------------------------------------------- siamese head
 
 
