@@ -718,7 +718,7 @@ for name in LOSS_NAMES:
         f"{chosen[name]['val_map_at_r']:.3f} (raw pixels {raw_val:.3f})"
     )
 assert all(1 <= c["epochs"] <= MAX_EPOCHS for c in chosen.values())
-assert chosen["batch_hard_soft"]["val_map_at_r"] > raw_val
+assert all(c["val_map_at_r"] > 0.7 for c in chosen.values())
 
 # %% tags=["nbval-ignore-output"]
 SEEDS = [SEED + i for i in range(5)]
@@ -756,18 +756,26 @@ supcon_vs_triplet = compare(
 versus_raw = {name: compare(summaries[name, "map_at_r"], (raw_test, 0.0)) for name in LOSS_NAMES}
 print("MAP@R, supervised contrastive vs soft-margin batch-hard:", supcon_vs_triplet)
 print("MAP@R vs the raw pixels:", versus_raw)
-assert all(summaries[name, "map_at_r"][0] > raw_test - 0.05 for name in LOSS_NAMES)
-print("RESULTS", {k: v for k, v in summaries.items()})
+supcon_mean, triplet_mean = (summaries[name, "map_at_r"][0] for name in LOSS_NAMES)
+assert versus_raw["batch_hard_soft"] == "above"
+assert supcon_vs_triplet == "no difference measured" and supcon_mean < triplet_mean
 
 # %% [markdown]
 # Each cell is a mean over 5 seeds with the half-width of its 95% interval. What the
-# intervals support: on the unseen digits the supervised contrastive loss and the
-# soft-margin batch-hard loss are not told apart (their MAP@R intervals overlap); the
-# lines above say whether each interval clears the raw pixels. The softmax loss gets
-# there without a margin or any mining: every row of the batch is weighed by the
-# temperature, the hardest most. Whether it pulls ahead with a tuned temperature,
-# larger batches or more classes is what this table cannot say: it has one data set,
-# seven training classes and five seeds.
+# intervals support:
+#
+# - the soft-margin batch-hard loss is above the raw pixels on the unseen digits, as in
+#   notebook 07 (its whole interval is);
+# - the supervised contrastive loss's mean MAP@R is the lower of the two, but the two
+#   intervals overlap: this table does not tell the two losses apart. Whether the
+#   supervised contrastive loss clears the raw pixels is printed above; it depends on
+#   the seeds (`benchmarks/spread/09_softmax_losses.md`: it does for some seed
+#   offsets and not for others).
+#
+# The softmax loss needs no margin and no mining: every row of the batch is weighed by
+# the temperature, the hardest most. Whether it would pull ahead with a tuned
+# temperature, larger batches (more negatives, as above) or more classes, this table
+# cannot say: it has one data set, seven training classes and five seeds.
 
 # %% [markdown]
 # ## Summary
@@ -789,7 +797,7 @@ print("RESULTS", {k: v for k, v in summaries.items()})
 # - The supervised contrastive loss uses every same-class row as a positive; NT-Xent
 #   is its two-view case, larger than the symmetric InfoNCE of the same views.
 # - On the digits, with notebook 07's protocol, it is not told apart from the
-#   soft-margin batch-hard loss.
+#   soft-margin batch-hard loss (its mean is lower, the intervals overlap).
 
 # %% [markdown]
 # ## Exercises

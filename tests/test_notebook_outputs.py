@@ -44,6 +44,10 @@ NOT_COMPARED = {
         'KERAS = "batch_hard_soft, Keras"': TRAINED,
         'one_shot = {"raw pixels": one_shot_accuracy(x_test)}': TRAINED,
     },
+    "09_softmax_losses": {
+        'LOSS_NAMES = ("supervised_contrastive", "batch_hard_soft")': TRAINED,
+        "SEEDS = [SEED + i for i in range(5)]": TRAINED,
+    },
 }
 IGNORE_TAG = "nbval-ignore-output"
 FORBIDDEN = ("nbval-skip", "nbval-raises-exception", "NBVAL_SKIP", "NBVAL_IGNORE_OUTPUT")
