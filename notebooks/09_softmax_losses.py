@@ -110,7 +110,7 @@ def info_nce_rows(scores, temperature):
 per_row = info_nce_rows(scores, 0.1)
 print("L_i, tau = 0.1:", per_row.round(4))
 print(f"mean: {per_row.mean():.4f}")
-assert per_row.argmax() == 2 and per_row[[0, 1, 3]].max() < 0.1
+assert per_row.argmax() == 2 and per_row[[0, 1, 3]].max() < 0.1 and per_row.min() > 0
 
 # %% [markdown]
 # Row 2 costs the most, as in notebook 03: its positive, $-0.4$, is below two of its
@@ -811,13 +811,15 @@ assert supcon_vs_triplet == "no difference measured" and supcon_mean < triplet_m
 #
 # Each exercise has a cell for your answer and a cell that checks it, printing `pass`
 # or `not yet` with a hint. In the learner copy (`make learner`) the answer cells hold
-# a placeholder, `... # your code here`.
+# a placeholder, `... # your code here`. Exercises 1 and 3 use one row of scores each,
+# `s_ex` and `s_cold` below, with the positive first and the negatives after it.
 
 # %%
 from tripletlab.exercises import check
 
-s_ex = np.array([0.6, 0.4, 0.1, -0.3])  # one row of scores: the positive first
-print("s_ex =", s_ex)
+s_ex = np.array([0.6, 0.4, 0.1, -0.3])  # rows of scores, the positive first
+s_cold = np.array([0.2, 0.5, 0.1, -0.4])
+print("s_ex =", s_ex, "  s_cold =", s_cold)
 
 # %% [markdown]
 # **Exercise 1 (derive).** For the row `s_ex` (the positive is entry 0, the negatives
@@ -850,14 +852,13 @@ def info_nce_ex(queries, keys, temperature):
 check("09.info_nce", info_nce_ex)
 
 # %% [markdown]
-# **Exercise 3 (predict, then check).** Take the row `s_cold = [0.2, 0.5, 0.1, -0.4]`,
-# positive first: one negative beats the positive. Predict what $\tau L$ tends to as
+# **Exercise 3 (predict, then check).** Take the row `s_cold`, positive first: one
+# negative beats the positive. Predict what $\tau L$ tends to as
 # $\tau \to 0$ (is it 0, as notebook 03's closest-negative term would be?), then check
 # your prediction by computing $\tau L$ at $\tau = 10^{-3}$. Assign the value to
 # `cold_limit_ex`.
 
 # %% tags=["solution"]
-s_cold = np.array([0.2, 0.5, 0.1, -0.4])
 t_ex = 1e-3
 z_ex = s_cold / t_ex
 cold_limit_ex = t_ex * (np.log(np.exp(z_ex - z_ex.max()).sum()) + z_ex.max() - z_ex[0])
