@@ -66,7 +66,7 @@ def run_keras(small, loss_name):
     )
 
 
-@pytest.mark.parametrize("loss_name", ["batch_hard", "contrastive"])
+@pytest.mark.parametrize("loss_name", ["batch_hard", "contrastive", "supervised_contrastive"])
 def test_keras_fit_history_is_finite_and_deterministic(small, loss_name):
     if "tensorflow" in SKIPPED:
         pytest.skip("tensorflow skipped")
@@ -269,3 +269,43 @@ def test_embed_torch_is_the_model_without_gradients(small):
     with torch.no_grad():
         expected = model(torch.as_tensor(small[0][:5], dtype=torch.float32)).numpy()
     np.testing.assert_array_equal(out, expected)
+
+
+def test_the_temperature_reaches_the_supervised_contrastive_loss(small):
+    """The first batch's loss, recomputed from the model's initial embeddings, is the
+    epoch's only batch loss; it changes with ``temperature`` as the loss function does."""
+    if "torch" in SKIPPED:
+        pytest.skip("torch skipped")
+    import torch
+
+    from tripletlab import torch as tl
+    from tripletlab.data import PKSampler
+    from tripletlab.training import torch_mlp, train_torch
+
+    x, y = small[0][:16], np.repeat(np.arange(4), 4)  # one batch of 4 x 4 per epoch
+    losses = {}
+    for temperature in (0.1, 0.5):
+        seed_everything(2)
+        model = torch_mlp(hidden=16, out_features=8)
+        batch = PKSampler(y, 4, 4, seed=2).batches(0)[0]
+        with torch.no_grad():
+            emb = model(torch.as_tensor(x[batch], dtype=torch.float32))
+            expected = tl.supervised_contrastive_loss(emb, torch.as_tensor(y[batch]), temperature)
+        history = train_torch(
+            model,
+            "supervised_contrastive",
+            x,
+            y,
+            x,
+            y,
+            epochs=1,
+            p=4,
+            k=4,
+            lr=1e-3,
+            seed=2,
+            progress=False,
+            temperature=temperature,
+        )
+        assert history["loss"][0] == pytest.approx(expected.item(), rel=1e-6)
+        losses[temperature] = history["loss"][0]
+    assert losses[0.1] != pytest.approx(losses[0.5], rel=1e-3)
