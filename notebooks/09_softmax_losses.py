@@ -259,7 +259,7 @@ axes[1].set(
     ylabel="sum_j w_2j S_2j",
     title="row 2: from the hardest negative to the mean",
 )
-axes[1].legend(fontsize=8)
+axes[1].legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.02, 0.15))
 fig.tight_layout()
 plt.show()
 
