@@ -322,10 +322,11 @@ assert np.isclose(chance, np.log(8), atol=1e-12)
 #
 # ## False negatives: duplicates in one batch
 #
-# In-batch negatives assume that no other key of the batch matches the query. A batch
-# of question pairs can break that: if the same question was asked twice, its two
-# pairs sit in one batch, and each pair's key is a *negative* of the other pair's
-# query (seed 001's duplicate questions). Six pairs below, pair 4 a copy of pair 1.
+# In-batch negatives assume that no other key of the batch matches the query. The
+# batches of notebook 03's source, pairs of duplicate questions, can break that: if
+# the same question was asked twice, its two pairs may sit in one batch, and each
+# pair's key is then a *negative* of the other pair's query. Six pairs below, pair 4 a
+# copy of pair 1.
 # Without labels, the copy is a negative as similar as the positive itself, so
 # $p_{11} \le 1/2$ and row 1's loss can never fall below $\log 2$, however well the
 # network learns. With `labels`, a key of the query's class other than its pair leaves
