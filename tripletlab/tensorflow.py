@@ -24,6 +24,7 @@ Framework notes, for every function:
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tripletlab import FRAMEWORK_NAMES, PUBLIC_NAMES, _checks
@@ -684,6 +685,10 @@ def _softmax_rows(a: tf.Tensor, b: tf.Tensor, temperature: float, leave_out) -> 
     return run(a, b)
 
 
+def _smallest_normal(dtype: tf.DType) -> float:
+    return float(np.finfo(dtype.as_numpy_dtype).tiny)
+
+
 def _softmax_loss(loss: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
     """``loss`` in ``dtype``; when executing eagerly a ValueError naming the temperature if
     it is not finite there (a loss reaches ``2 / temperature``)."""
@@ -718,6 +723,7 @@ def info_nce_loss(
     k, k_dtype = _as_matrix("keys", keys)
     _checks.check_same_shape(("queries", "keys"), (tuple(q.shape), tuple(k.shape)))
     dtype, compute = _promote(q_dtype, k_dtype)
+    _checks.check_temperature_in(temperature, _smallest_normal(compute), compute.name)
     q = _normalize(tf.cast(q, compute), COSINE_EPS)[0]
     k = _normalize(tf.cast(k, compute), COSINE_EPS)[0]
     leave_out = _no_leave_out
@@ -747,6 +753,7 @@ def supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
     x, dtype = _as_matrix("embeddings", embeddings)
     labels = _as_labels(labels, x.shape[0])
     dtype, compute = _promote(dtype)
+    _checks.check_temperature_in(temperature, _smallest_normal(compute), compute.name)
     units = _normalize(tf.cast(x, compute), COSINE_EPS)[0]
     classes, inverse = tf.unique(labels)
     n_classes = tf.size(classes)

@@ -1004,6 +1004,10 @@ def _softmax_inputs(name: str, x, other=None):
     return *units, dtype
 
 
+def _check_temperature(temperature: float, compute: torch.dtype) -> None:
+    _checks.check_temperature_in(temperature, torch.finfo(compute).tiny, compute)
+
+
 def _softmax_loss(loss: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``loss`` in ``dtype``; in eager mode a ValueError naming the temperature if it is
     not finite there (a loss reaches ``2 / temperature``)."""
@@ -1038,6 +1042,7 @@ def info_nce_loss(
     symmetric = _checks.check_bool("symmetric", symmetric)
     _checks.check_reduction(reduction)
     q, k, dtype = _softmax_inputs("queries", queries, ("keys", keys))
+    _check_temperature(temperature, q.dtype)
     if labels is None:
         leave_out = _no_leave_out
     else:
@@ -1079,6 +1084,7 @@ def supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
     """
     temperature = _checks.check_temperature(temperature)
     units, dtype = _softmax_inputs("embeddings", embeddings)
+    _check_temperature(temperature, units.dtype)
     labels = _as_labels(labels, units).detach()
     if units.shape[0] == 0:
         return _softmax_loss(units.sum(), dtype)
