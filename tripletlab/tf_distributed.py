@@ -80,7 +80,8 @@ class CrossReplicaLoss(keras.losses.Loss):
         if not isinstance(loss, self._wrappable):
             names = ", ".join(c.__name__ for c in self._wrappable)
             raise ValueError(
-                f"loss must be one of the batch losses of tripletlab.keras_losses ({names}); "
+                "loss must be one of the mining losses of tripletlab.keras_losses or its "
+                f"SupervisedContrastiveLoss ({names}); "
                 f"got {type(loss).__name__}"
             )
         super().__init__(name=name or f"cross_replica_{loss.name}", **kwargs)
