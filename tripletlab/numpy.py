@@ -889,7 +889,8 @@ def info_nce_loss(
     ``ValueError``, and so is a temperature below the smallest normal number of the
     computing dtype (float32 for float16/bfloat16/float32 input: ``1.2e-38``).
     ``B = 0`` gives 0 (``(0,)`` with ``reduction="none"``); ``B = 1`` gives 0 (the pair
-    is its own softmax).
+    is its own softmax; up to rounding in the framework backends, which shift the
+    softmax by ``1 / t``, not by the row's largest logit, where that is safe).
 
     Shapes: ``queries, keys (B, D)``, ``labels (B,)`` integers or None -> ``(B,)`` with
     ``reduction="none"``, else a scalar (``mean`` by default, or ``sum``). The result
