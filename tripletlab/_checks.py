@@ -227,6 +227,16 @@ def check_temperature(temperature: object) -> float:
     return check_number("temperature", temperature, strict=True)
 
 
+def check_temperature_in(temperature: float, tiny: float, dtype: object) -> None:
+    """Raise unless ``temperature`` is at least ``tiny``, the smallest normal number of
+    the dtype the loss is computed in (below it, the temperature rounds to 0 there)."""
+    if temperature < tiny:
+        raise ValueError(
+            f"temperature must be at least {tiny:g}, the smallest normal number of {dtype} "
+            f"(the dtype the loss is computed in); got {temperature!r}"
+        )
+
+
 def temperature_overflow_error(dtype: object) -> ValueError:
     """The error for a softmax loss that is not finite in ``dtype``: its logits, cosines
     divided by the temperature, reach ``2 / temperature``."""

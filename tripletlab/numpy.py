@@ -886,8 +886,11 @@ def info_nce_loss(
     with everything. Each logit lies in ``[-1 / t, 1 / t]`` and every softmax is
     computed with its largest logit subtracted (log-sum-exp), so any ``t > 0`` is safe;
     a loss beyond the result dtype's range (``2 / t`` can be, for float16) is a
-    ``ValueError``. ``B = 0`` gives 0 (``(0,)`` with ``reduction="none"``); ``B = 1``
-    gives 0 (the pair is its own softmax).
+    ``ValueError``, and so is a temperature below the smallest normal number of the
+    computing dtype (float32 for float16/bfloat16/float32 input: ``1.2e-38``).
+    ``B = 0`` gives 0 (``(0,)`` with ``reduction="none"``); ``B = 1`` gives 0 (the pair
+    is its own softmax; up to rounding in the framework backends, which shift the
+    softmax by ``1 / t``, not by the row's largest logit, where that is safe).
 
     Shapes: ``queries, keys (B, D)``, ``labels (B,)`` integers or None -> ``(B,)`` with
     ``reduction="none"``, else a scalar (``mean`` by default, or ``sum``). The result
@@ -918,6 +921,8 @@ def info_nce_loss(
     q, q_dtype = _as_matrix("queries", queries)
     k, k_dtype = _as_matrix("keys", keys)
     _checks.check_same_shape(("queries", "keys"), (q.shape, k.shape))
+    dtype = _promote(q_dtype, k_dtype)
+    _checks.check_temperature_in(temperature, np.finfo(_compute_dtype(dtype)).tiny, dtype)
     batch = q.shape[0]
     pair = np.eye(batch, dtype=bool)
     kept = np.ones((batch, batch), bool)
@@ -928,7 +933,7 @@ def info_nce_loss(
     losses = -_log_softmax(cos, kept, temperature)[pair]
     if symmetric:
         losses = (losses + -_log_softmax(cos.T, kept.T, temperature)[pair]) / 2.0
-    return _softmax_loss(_reduce(losses, reduction), _promote(q_dtype, k_dtype))
+    return _softmax_loss(_reduce(losses, reduction), dtype)
 
 
 def supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
@@ -959,7 +964,8 @@ def supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
 
     Cosines are those of ``similarity_matrix`` (a zero row has cosine 0 with
     everything); every softmax is computed with its largest logit subtracted, so any
-    ``t > 0`` is safe (a loss beyond the result dtype's range is a ``ValueError``).
+    ``t > 0`` is safe (a loss beyond the result dtype's range is a ``ValueError``, and so
+    is a temperature below the smallest normal number of the computing dtype).
     Unlike pytorch-metric-learning's ``SupConLoss``, a batch of one class (no negative
     at all) is not 0: its anchors still have a denominator.
 
@@ -981,6 +987,7 @@ def supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
     """
     temperature = _checks.check_temperature(temperature)
     x, dtype = _as_matrix("embeddings", embeddings)
+    _checks.check_temperature_in(temperature, np.finfo(_compute_dtype(dtype)).tiny, dtype)
     labels = _as_labels(labels, x.shape[0])
     others = ~np.eye(x.shape[0], dtype=bool)
     positive = _positive_mask(labels)

@@ -22,6 +22,7 @@ Framework notes, for every function:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -935,36 +936,61 @@ def _leave_out_same_label(labels: torch.Tensor):
     return fill
 
 
-class _SoftmaxRows(torch.autograd.Function):
-    """Per row ``i`` of ``a``: ``(top_i, log_z_i)`` with ``c_ij = a_i . b_j`` over the
-    entries ``j`` that ``leave_out`` does not set to ``-inf``, ``top_i = max_j c_ij``
-    (no gradient) and ``log_z_i = log sum_j exp((c_ij - top_i) / t)``, so that
-    ``logsumexp_j c_ij / t = top_i / t + log_z_i``.
+def _fixed_shift(temperature: float, dtype: torch.dtype) -> bool:
+    """Whether every ``exp(l_ij - 1 / t)`` is a normal number of ``dtype``: then each
+    row's softmax can be shifted by the largest possible logit, ``1 / t`` (cosines are at
+    most 1), instead of by the row's maximum, which costs a pass over the block. Logits
+    are at least ``-1 / t``, so it holds when ``2 / t`` stays below ``-log(tiny)`` (8 to
+    spare: ``t > 0.025`` in float32)."""
+    return 2.0 / temperature < -math.log(torch.finfo(dtype).tiny) - 8.0
 
-    Forward takes the ``(R, M)`` block of ``c`` of each block of rows (``_row_blocks``):
-    one matrix product and a few in-place passes; it keeps ``a``, ``b``, ``top`` and
-    ``log_z``, ``O((B + M) D)``. Backward recomputes each block and its softmax
-    ``p_ij = exp((c_ij - top_i) / t - log_z_i)``; with ``g_ij = grad_i p_ij / t``, the
-    gradients are ``g @ b`` for the block's rows of ``a`` and ``g.T @ a_block`` added to
-    ``b``: two more matrix products. One block of logits exists at a time. A row with
-    every entry left out has ``top = -inf`` in no computation: ``log_z = -inf`` and a
-    zero softmax.
+
+def _shifted_logits(a: torch.Tensor, b_one: torch.Tensor, temperature: float, shift):
+    """``a_i . b_j / t - shift_i``, ``(R, M)``, in one matrix product: the rows
+    ``[a_i / t, -shift_i]`` times the columns ``[b_j, 1]`` (``b_one``, ``(M, D + 1)``)."""
+    column = shift.expand(a.shape[0]) if shift.dim() == 0 else shift
+    return torch.cat([a / temperature, -column[:, None]], dim=1) @ b_one.T
+
+
+class _SoftmaxRows(torch.autograd.Function):
+    """Per row ``i`` of ``a``: ``(top_i, log_z_i)`` with the logits ``l_ij = a_i . b_j /
+    t`` over the entries ``j`` that ``leave_out`` does not set to ``-inf``, ``top_i`` a
+    shift (no gradient: ``1 / t``, or the row's largest logit for small ``t``, see
+    ``_fixed_shift``) and ``log_z_i = log sum_j exp(l_ij - top_i)``, so that
+    ``logsumexp_j l_ij = top_i + log_z_i``.
+
+    Forward takes the ``(R, M)`` block of logits of each block of rows
+    (``_row_blocks``): one matrix product that already subtracts the shift (a column
+    appended to each side, ``_shifted_logits``), then ``exp`` and a row sum in place; it
+    keeps ``a``, ``b``, ``top`` and ``log_z``, ``O((B + M) D)``. Backward recomputes each
+    block as ``exp(l_ij - top_i - log_z_i + log(g_i / t))`` (the softmax times the
+    incoming gradient ``g_i`` and ``dl/da = b / t``, folded into the shift when ``g >=
+    0``, as it is for the means and sums of the losses) and takes its products with
+    ``b`` (rows of ``a``) and with the block's rows of ``a`` (added to ``b``): three
+    matrix products in all, and two passes over each block. One block of logits exists
+    at a time. A row with every entry left out has ``log_z = -inf`` and no gradient.
     """
 
     @staticmethod
     def forward(ctx, a, b, temperature, leave_out):
         top = a.new_empty(a.shape[0])
         log_z = a.new_empty(a.shape[0])
+        fixed = _fixed_shift(temperature, a.dtype)
         with torch.autocast(a.device.type, enabled=False):
+            b_one = torch.cat([b, b.new_ones((b.shape[0], 1))], dim=1)
             for rows in _row_blocks(a.shape[0]):
-                cos = a[rows] @ b.T
-                leave_out(cos, rows)
-                block_top = cos.amax(dim=1, keepdim=True)
-                block_top = torch.where(torch.isfinite(block_top), block_top, 0.0)
-                # (c - top) / t <= 0: no overflow for any t > 0
-                weights = cos.sub_(block_top).div_(temperature).exp_()
-                top[rows] = block_top[:, 0]
-                log_z[rows] = torch.log(weights.sum(dim=1))
+                if fixed:
+                    shift = a.new_tensor(1.0 / temperature)
+                    logits = _shifted_logits(a[rows], b_one, temperature, shift)
+                    leave_out(logits, rows)
+                else:
+                    logits = (a[rows] / temperature) @ b.T
+                    leave_out(logits, rows)
+                    shift = logits.amax(dim=1)
+                    shift = torch.where(torch.isfinite(shift), shift, 0.0)
+                    logits.sub_(shift[:, None])
+                top[rows] = shift
+                log_z[rows] = torch.log(logits.exp_().sum(dim=1))
         ctx.save_for_backward(a, b, top, log_z)
         ctx.temperature, ctx.leave_out = temperature, leave_out
         ctx.mark_non_differentiable(top)
@@ -976,16 +1002,22 @@ class _SoftmaxRows(torch.autograd.Function):
         a, b, top, log_z = ctx.saved_tensors
         t = ctx.temperature
         grad_a, grad_b = torch.zeros_like(a), torch.zeros_like(b)
-        # p = exp((c - shift) / t) with shift = top + t log_z; rows left out entirely: 0
-        shift = torch.where(torch.isfinite(log_z), top + t * log_z, torch.inf)
-        scale = torch.where(torch.isfinite(log_z), grad_log_z / t, 0.0)
+        live = torch.isfinite(log_z) & (grad_log_z != 0)
+        # p_ij g_i / t = exp(l_ij - shift_i): g folded into the shift where g > 0; rows
+        # without gradient far below (a finite number: no inf inside the product)
+        fold = bool((grad_log_z[live] > 0).all())
+        shift = top + log_z - (torch.log(grad_log_z / t) if fold else 0.0)
+        shift = torch.where(live, shift, torch.finfo(a.dtype).max / 4)
         with torch.autocast(a.device.type, enabled=False):
+            b_one = torch.cat([b, b.new_ones((b.shape[0], 1))], dim=1)
             for rows in _row_blocks(a.shape[0]):
-                cos = a[rows] @ b.T
-                ctx.leave_out(cos, rows)
-                grad_c = cos.sub_(shift[rows, None]).div_(t).exp_().mul_(scale[rows, None])
-                grad_a[rows] = grad_c @ b
-                grad_b.addmm_(grad_c.T, a[rows])
+                grad_l = _shifted_logits(a[rows], b_one, t, shift[rows])
+                ctx.leave_out(grad_l, rows)
+                grad_l.exp_()
+                if not fold:
+                    grad_l.mul_(torch.where(live[rows], grad_log_z[rows] / t, 0.0)[:, None])
+                grad_a[rows] = grad_l @ b
+                grad_b.addmm_(grad_l.T, a[rows])
         return grad_a, grad_b, None, None
 
 
@@ -1002,6 +1034,10 @@ def _softmax_inputs(name: str, x, other=None):
     dtype, compute = _promote(dtype, y_dtype)
     units = (_normalize(v.to(compute), COSINE_EPS)[0] for v in (x, y))
     return *units, dtype
+
+
+def _check_temperature(temperature: float, compute: torch.dtype) -> None:
+    _checks.check_temperature_in(temperature, torch.finfo(compute).tiny, compute)
 
 
 def _softmax_loss(loss: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -1025,29 +1061,30 @@ def info_nce_loss(
     ``tripletlab.numpy.info_nce_loss`` (``MultipleNegativesRankingLoss`` with ``scale =
     1 / temperature``).
 
-    Never forms more than one block of the ``(B, B)`` logits: per pair, the loss is
-    ``(top_i - c_ii) / t + log_z_i`` with ``top_i`` the row's largest kept cosine and
-    ``log_z_i = log sum_j exp((c_ij - top_i) / t)``, computed by a custom autograd
-    function over blocks of rows (all of them up to 4096 rows, then blocks of about
-    ``2**24`` logits), which recomputes each block in backward: ``O(B D)`` memory, four
-    matrix products of ``B x B x D`` (eight with ``symmetric=True``). The positives
-    ``c_ii`` are row-wise dot products. The cosines are those of the unit rows, not
-    clipped to [-1, 1] (an excess of an ulp changes nothing).
+    Never forms more than one block of the ``(B, B)`` logits ``l_ij = c_ij / t``: per
+    pair the loss is ``top_i - l_ii + log_z_i``, with the row's shift ``top_i`` and
+    ``log_z_i = log sum_j exp(l_ij - top_i)`` from a custom autograd function over
+    blocks of rows (all of them up to 4096 rows, then blocks of about ``2**24`` logits)
+    that recomputes each block in backward (``_SoftmaxRows``): ``O(B D)`` memory, four
+    matrix products of ``B x B x D`` (eight with ``symmetric=True``) and three passes
+    over the logits. The positives ``l_ii`` are row-wise dot products. The cosines are
+    those of the unit rows, not clipped to [-1, 1] (an excess of an ulp changes nothing).
     """
     temperature = _checks.check_temperature(temperature)
     symmetric = _checks.check_bool("symmetric", symmetric)
     _checks.check_reduction(reduction)
     q, k, dtype = _softmax_inputs("queries", queries, ("keys", keys))
+    _check_temperature(temperature, q.dtype)
     if labels is None:
         leave_out = _no_leave_out
     else:
         leave_out = _leave_out_same_label(_as_labels(labels, q).detach())
     positive = (q * k).sum(dim=1)
     top, log_z = _SoftmaxRows.apply(q, k, temperature, leave_out)
-    losses = (top - positive) / temperature + log_z
+    losses = (top - positive / temperature) + log_z
     if symmetric:
         top, log_z = _SoftmaxRows.apply(k, q, temperature, leave_out)
-        losses = (losses + (top - positive) / temperature + log_z) / 2.0
+        losses = (losses + (top - positive / temperature) + log_z) / 2.0
     return _softmax_loss(_reduce(losses, reduction), dtype)
 
 
@@ -1067,18 +1104,19 @@ def supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
     """Khosla et al. (2020) ``L_out``, NT-Xent for two views; see
     ``tripletlab.numpy.supervised_contrastive_loss``.
 
-    Never forms more than one block of the ``(B, B)`` logits. Per anchor the loss is
-    ``(top_i - mean_p c_ip) / t + log_z_i``: ``top_i`` and ``log_z_i`` (the largest
-    cosine of the row, the anchor left out, and ``log sum_{j != i} exp((c_ij - top_i) /
-    t)``) come from a custom autograd function over blocks of anchors (all of them up to
-    4096 rows, then blocks of about ``2**24`` logits) that recomputes each block in
-    backward; the positives' sum is ``u_i . (sum of the class's unit rows) - u_i . u_i``,
-    ``O(B D)`` with no ``(B, B)`` mask. Memory ``O(B D)`` plus one block; four matrix
-    products of ``B x B x D``. The cosines are those of the unit rows, not clipped to
-    [-1, 1]. No anchor with a positive: 0, connected, with zero gradient.
+    Never forms more than one block of the ``(B, B)`` logits ``l_ij = c_ij / t``. Per
+    anchor the loss is ``top_i - mean_p l_ip + log_z_i``: the shift ``top_i`` and
+    ``log_z_i = log sum_{j != i} exp(l_ij - top_i)`` come from a custom autograd function
+    over blocks of anchors (all of them up to 4096 rows, then blocks of about ``2**24``
+    logits) that recomputes each block in backward (``_SoftmaxRows``); the positives' sum
+    is ``u_i . (sum of the class's unit rows) - u_i . u_i``, ``O(B D)`` with no ``(B,
+    B)`` mask. Memory ``O(B D)`` plus one block; four matrix products of ``B x B x D``
+    and three passes over the logits. The cosines are those of the unit rows, not
+    clipped to [-1, 1]. No anchor with a positive: 0, connected, with zero gradient.
     """
     temperature = _checks.check_temperature(temperature)
     units, dtype = _softmax_inputs("embeddings", embeddings)
+    _check_temperature(temperature, units.dtype)
     labels = _as_labels(labels, units).detach()
     if units.shape[0] == 0:
         return _softmax_loss(units.sum(), dtype)
@@ -1088,7 +1126,7 @@ def supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
     positive_sum = (units * class_sums).sum(dim=1) - (units * units).sum(dim=1)
     top, log_z = _SoftmaxRows.apply(units, units, temperature, _leave_out_diagonal)
     mean_positive = positive_sum / n_positive.clamp_min(1.0)
-    losses = torch.where(anchors, (top - mean_positive) / temperature + log_z, 0.0)
+    losses = torch.where(anchors, (top - mean_positive / temperature) + log_z, 0.0)
     loss = losses.sum() / anchors.sum().clamp_min(1).to(units.dtype)
     return _softmax_loss(loss, dtype)
 
