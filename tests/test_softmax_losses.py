@@ -396,6 +396,41 @@ def test_blocks_give_the_whole_matrix_values_and_gradients(name, blocks, t, monk
             np.testing.assert_allclose(g, w, rtol=1e-10, atol=atol, err_msg=key)
 
 
+def test_torch_compile_fullgraph_gives_the_eager_values_and_gradients():
+    torch = load("torch").torch
+    tl = load("torch")
+    x, labels = batch(25, rows=12, features=4)
+    y, _ = batch(26, rows=12, features=4)
+
+    def both(a, b):
+        supcon = tl.supervised_contrastive_loss(a, labels, 0.1)
+        return supcon + tl.info_nce_loss(a, b, 0.05, True, labels)
+
+    compiled = torch.compile(both, fullgraph=True)
+    got = value_and_grads("torch", compiled, [x, y], dtype="float32")
+    want = value_and_grads("torch", both, [x, y], dtype="float32")
+    assert float(got[0]) == pytest.approx(float(want[0]), rel=1e-5)
+    for g, w in zip(got[1], want[1], strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_tensorflow_jit_compile_gives_the_eager_values_and_gradients():
+    tf = load("tensorflow").tf
+    tl = load("tensorflow")
+    x, labels = batch(27, rows=12, features=4)
+    y, _ = batch(28, rows=12, features=4)
+
+    def both(a, b):
+        supcon = tl.supervised_contrastive_loss(a, labels, 0.1)
+        return supcon + tl.info_nce_loss(a, b, 0.05, True, labels)
+
+    got = value_and_grads("tensorflow", tf.function(both, jit_compile=True), [x, y])
+    want = value_and_grads("tensorflow", both, [x, y])
+    assert float(got[0]) == pytest.approx(float(want[0]), rel=1e-10)
+    for g, w in zip(got[1], want[1], strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12)
+
+
 # --------------------------------------------------------------------------- edge cases
 
 

@@ -87,15 +87,14 @@ SOFTMAX_METHODS = (
     "plain fused softmax",
 )
 METHODS += SOFTMAX_METHODS
-SOFTMAX_PEER = {  # the same quantity, so the losses must agree too
+SOFTMAX_PEER = {  # the same quantity on the same inputs: the losses must agree too
     "tl.torch info-nce": "plain fused softmax",
-    "tl.tf info-nce": "plain fused softmax",
     "tl.torch supcon": "PML SupConLoss",
-    "tl.tf supcon": "PML SupConLoss",
     "tl.torch nt-xent": "PML NTXentLoss",
 }
 SAME_QUANTITY.update(SOFTMAX_PEER)
 PEER.update(SOFTMAX_PEER)
+PEER.update({"tl.tf info-nce": "plain fused softmax", "tl.tf supcon": "PML SupConLoss"})
 SOFTMAX_NOTE = (
     f" Softmax losses: temperature {TEMPERATURE}; info-nce pairs row i of two batches "
     "(peer: plain fused softmax, ``F.cross_entropy(cos / t, arange(B))``); supcon uses "

@@ -655,7 +655,8 @@ def _softmax_rows(a: tf.Tensor, b: tf.Tensor, temperature: float, leave_out) -> 
     a shift ``top_i`` (``1 / t``, or the row's largest logit for small ``t``; its gradient
     is not used) and ``log_z_i = log sum_j exp(l_ij - top_i)``. Blocks of rows
     (``_row_blocks``) in forward, recomputed in backward; the shift (and in backward the
-    incoming gradient, when it is ``>= 0``) inside the matrix product."""
+    incoming gradient, when it is ``>= 0``) inside the matrix product; when the whole
+    matrix is one block, backward scales the forward's ``exp(l - top)`` instead."""
     blocks = _row_blocks(a.shape[0])
     t = temperature
     fixed = 2.0 / t < -np.log(_smallest_normal(a.dtype)) - 8.0  # see tripletlab.torch
@@ -681,13 +682,19 @@ def _softmax_rows(a: tf.Tensor, b: tf.Tensor, temperature: float, leave_out) -> 
                 shift = tf.reduce_max(logits, axis=1)
                 shift = tf.where(tf.math.is_finite(shift), shift, tf.zeros_like(shift))
                 logits = logits - shift[:, None]
-            log_z = tf.math.log(tf.reduce_sum(tf.exp(logits), axis=1))
+            weights = tf.exp(logits)
+            log_z = tf.math.log(tf.reduce_sum(weights, axis=1))
             parts.append(tf.stack([shift, log_z], axis=1))
         out = tf.concat(parts, axis=0)
+        kept = weights if len(blocks) == 1 else None  # the whole matrix: not recomputed
 
         def grad(upstream):
             top, log_z, g = out[:, 0], out[:, 1], upstream[:, 1]
             live = tf.math.is_finite(log_z) & tf.not_equal(g, 0)
+            if kept is not None:  # p g / t = exp(l - top) g exp(-log_z) / t
+                factor = tf.where(live, g / t * tf.exp(-log_z), tf.zeros_like(g))
+                grad_l = kept * factor[:, None]
+                return tf.matmul(grad_l, b), tf.matmul(grad_l, a, transpose_a=True)
             # p_ij g_i / t = exp(l_ij - shift_i) with g folded in where g > 0 (see torch)
             fold = tf.reduce_all(tf.logical_or(~live, g > 0))
             safe_g = tf.where(live, tf.abs(g) / t, tf.ones_like(g))

@@ -629,28 +629,35 @@ class _SoftmaxRows(torch.autograd.Function):
     t`` over the entries ``j`` that ``leave_out`` does not set to ``-inf``, ``top_i`` a
     shift (no gradient: ``1 / t``, or the row's largest logit for small ``t``, see
     ``_fixed_shift``) and ``log_z_i = log sum_j exp(l_ij - top_i)``, so that
-    ``logsumexp_j l_ij = top_i + log_z_i``.
+    ``logsumexp_j l_ij = top_i + log_z_i``. ``b = None`` means ``b = a``.
 
     Forward takes the ``(R, M)`` block of logits of each block of rows
     (``_row_blocks``): one matrix product that already subtracts the shift (a column
     appended to each side, ``_shifted_logits``), then ``exp`` and a row sum in place; it
-    keeps ``a``, ``b``, ``top`` and ``log_z``, ``O((B + M) D)``. Backward recomputes each
-    block as ``exp(l_ij - top_i - log_z_i + log(g_i / t))`` (the softmax times the
-    incoming gradient ``g_i`` and ``dl/da = b / t``, folded into the shift when ``g >=
-    0``, as it is for the means and sums of the losses) and takes its products with
-    ``b`` (rows of ``a``) and with the block's rows of ``a`` (added to ``b``): three
-    matrix products in all, and two passes over each block. One block of logits exists
-    at a time. A row with every entry left out has ``log_z = -inf`` and no gradient.
+    keeps ``a``, ``b``, ``top`` and ``log_z``, ``O((B + M) D)``, and when the whole matrix
+    is one block (up to 4096 rows) its ``exp(l - top)`` too, which backward scales by
+    ``g_i exp(-log_z_i) / t`` row by row (three matrix products in all, three passes).
+    Above, backward recomputes each block as ``exp(l_ij - top_i - log_z_i + log(|g_i| /
+    t))`` (the softmax times the incoming gradient and ``dl/da = b / t``, folded into the
+    shift; the sign of a negative ``g_i`` multiplies the block after) and takes its
+    products with ``b`` (rows of ``a``) and with the block's rows of ``a`` (added to
+    ``b``): four matrix products in all, and three passes over each block. One block of
+    logits exists at a time. A row with every entry left out has ``log_z = -inf`` and no
+    gradient.
     """
 
     @staticmethod
     def forward(ctx, a, b, temperature, leave_out):
+        ctx.same = b is None  # b = a: one input (torch.compile cannot take a tensor twice)
+        b = a if ctx.same else b
         top = a.new_empty(a.shape[0])
         log_z = a.new_empty(a.shape[0])
         fixed = _fixed_shift(temperature, a.dtype)
+        blocks = _row_blocks(a.shape[0])
+        weights = None
         with torch.autocast(a.device.type, enabled=False):
             b_one = torch.cat([b, b.new_ones((b.shape[0], 1))], dim=1)
-            for rows in _row_blocks(a.shape[0]):
+            for rows in blocks:
                 if fixed:
                     shift = a.new_tensor(1.0 / temperature)
                     logits = _shifted_logits(a[rows], b_one, temperature, shift)
@@ -663,7 +670,10 @@ class _SoftmaxRows(torch.autograd.Function):
                     logits.sub_(shift[:, None])
                 top[rows] = shift
                 log_z[rows] = torch.log(logits.exp_().sum(dim=1))
-        ctx.save_for_backward(a, b, top, log_z)
+        if len(blocks) == 1 and any(ctx.needs_input_grad[:2]):
+            weights = logits  # the whole matrix: kept, not recomputed, in backward
+        ctx.kept = weights is not None
+        ctx.save_for_backward(a, b, top, log_z, *([weights] if ctx.kept else []))
         ctx.temperature, ctx.leave_out = temperature, leave_out
         ctx.mark_non_differentiable(top)
         return top, log_z
@@ -671,25 +681,37 @@ class _SoftmaxRows(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_top, grad_log_z):
-        a, b, top, log_z = ctx.saved_tensors
+        a, b, top, log_z, *kept = ctx.saved_tensors
         t = ctx.temperature
-        grad_a, grad_b = torch.zeros_like(a), torch.zeros_like(b)
         live = torch.isfinite(log_z) & (grad_log_z != 0)
-        # p_ij g_i / t = exp(l_ij - shift_i): g folded into the shift where g > 0; rows
-        # without gradient far below (a finite number: no inf inside the product)
-        fold = bool((grad_log_z[live] > 0).all())
-        shift = top + log_z - (torch.log(grad_log_z / t) if fold else 0.0)
-        shift = torch.where(live, shift, torch.finfo(a.dtype).max / 4)
+        if kept:  # exp(l - top) of the whole matrix; p g / t = that * g exp(-log_z) / t
+            factor = torch.where(live, grad_log_z / t * torch.exp(-log_z), 0.0)
+            with torch.autocast(a.device.type, enabled=False):
+                grad_l = kept[0] * factor[:, None]  # not in place: backward may run twice
+                grad_a, grad_b = grad_l @ b, grad_l.T @ a
+            return (
+                (grad_a + grad_b, None, None, None) if ctx.same else (grad_a, grad_b, None, None)
+            )
+        grad_a, grad_b = torch.zeros_like(a), torch.zeros_like(b)
+        # p_ij |g_i| / t = exp(l_ij - shift_i): |g| folded into the shift, its sign (where
+        # one is negative) applied after; rows without gradient far below (a finite
+        # number: no inf inside the product)
+        magnitude = torch.where(live, grad_log_z.abs() / t, 1.0)
+        shift = torch.where(live, top + log_z - torch.log(magnitude), torch.finfo(a.dtype).max / 4)
+        negative = live & (grad_log_z < 0)
+        signed = torch.compiler.is_compiling() or bool(negative.any())
         with torch.autocast(a.device.type, enabled=False):
             b_one = torch.cat([b, b.new_ones((b.shape[0], 1))], dim=1)
             for rows in _row_blocks(a.shape[0]):
                 grad_l = _shifted_logits(a[rows], b_one, t, shift[rows])
                 ctx.leave_out(grad_l, rows)
                 grad_l.exp_()
-                if not fold:
-                    grad_l.mul_(torch.where(live[rows], grad_log_z[rows] / t, 0.0)[:, None])
+                if signed:
+                    grad_l.mul_(torch.where(negative[rows], -1.0, 1.0)[:, None])
                 grad_a[rows] = grad_l @ b
                 grad_b.addmm_(grad_l.T, a[rows])
+        if ctx.same:
+            return grad_a + grad_b, None, None, None
         return grad_a, grad_b, None, None
 
 
@@ -737,9 +759,10 @@ def info_nce_loss(
     pair the loss is ``top_i - l_ii + log_z_i``, with the row's shift ``top_i`` and
     ``log_z_i = log sum_j exp(l_ij - top_i)`` from a custom autograd function over
     blocks of rows (all of them up to 4096 rows, then blocks of about ``2**24`` logits)
-    that recomputes each block in backward (``_SoftmaxRows``): ``O(B D)`` memory, four
-    matrix products of ``B x B x D`` (eight with ``symmetric=True``) and three passes
-    over the logits. The positives ``l_ii`` are row-wise dot products. The cosines are
+    that keeps the whole matrix for backward up to 4096 rows and recomputes each block
+    above (``_SoftmaxRows``): ``O(B D)`` memory above 4096 rows, three matrix products of
+    ``B x B x D`` (four above 4096 rows; twice that with ``symmetric=True``) and three
+    passes over the logits. The positives ``l_ii`` are row-wise dot products. The cosines are
     those of the unit rows, not clipped to [-1, 1] (an excess of an ulp changes nothing).
     """
     temperature = _checks.check_temperature(temperature)
@@ -766,7 +789,11 @@ def _no_leave_out(cos: torch.Tensor, rows: slice) -> None:
 
 def _class_sums(units: torch.Tensor, labels: torch.Tensor):
     """``(sum of the unit rows of each row's class (B, D), class sizes (B,))``, with
-    autograd: ``O(B D)``, no ``(B, B)`` mask."""
+    autograd: ``O(B D)``, no ``(B, B)`` mask (under ``torch.compile``, whose shapes cannot
+    depend on the labels, the ``(B, B)`` mask times the rows)."""
+    if torch.compiler.is_compiling():
+        same = (labels[:, None] == labels[None, :]).to(units.dtype)
+        return same @ units, same.sum(dim=1).to(labels.dtype)
     _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
     sums = units.new_zeros((counts.shape[0], units.shape[1])).index_add(0, inverse, units)
     return sums[inverse], counts[inverse]
@@ -780,10 +807,11 @@ def supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
     anchor the loss is ``top_i - mean_p l_ip + log_z_i``: the shift ``top_i`` and
     ``log_z_i = log sum_{j != i} exp(l_ij - top_i)`` come from a custom autograd function
     over blocks of anchors (all of them up to 4096 rows, then blocks of about ``2**24``
-    logits) that recomputes each block in backward (``_SoftmaxRows``); the positives' sum
-    is ``u_i . (sum of the class's unit rows) - u_i . u_i``, ``O(B D)`` with no ``(B,
-    B)`` mask. Memory ``O(B D)`` plus one block; four matrix products of ``B x B x D``
-    and three passes over the logits. The cosines are those of the unit rows, not
+    logits) that keeps the whole matrix for backward up to 4096 rows and recomputes each
+    block above (``_SoftmaxRows``); the positives' sum is ``u_i . (sum of the class's unit
+    rows) - u_i . u_i``, ``O(B D)`` with no ``(B, B)`` mask. Memory ``O(B D)`` plus one
+    block; three matrix products of ``B x B x D`` (four above 4096 rows) and three passes
+    over the logits. The cosines are those of the unit rows, not
     clipped to [-1, 1]. No anchor with a positive: 0, connected, with zero gradient.
     """
     temperature = _checks.check_temperature(temperature)
@@ -796,7 +824,7 @@ def supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
     n_positive = (class_sizes - 1).to(units.dtype)
     anchors = n_positive > 0
     positive_sum = (units * class_sums).sum(dim=1) - (units * units).sum(dim=1)
-    top, log_z = _SoftmaxRows.apply(units, units, temperature, _leave_out_diagonal)
+    top, log_z = _SoftmaxRows.apply(units, None, temperature, _leave_out_diagonal)
     mean_positive = positive_sum / n_positive.clamp_min(1.0)
     losses = torch.where(anchors, (top - mean_positive / temperature) + log_z, 0.0)
     loss = losses.sum() / anchors.sum().clamp_min(1).to(units.dtype)
