@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 
@@ -28,6 +27,8 @@ from backends import ALL, available, dtype_name, load, to_backend, to_numpy, val
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+
+from tripletlab.distributed_demo import free_port
 
 # --------------------------------------------------------------------------- loop oracles
 
@@ -359,15 +360,17 @@ def test_torch_gradcheck_in_float64(blocks, t, monkeypatch):
 
 BLOCKS = {
     "whole matrix": None,
-    "blocks of one row": {"_WHOLE_MATRIX_ROWS": 0, "_BLOCK_ENTRIES": 1},
-    "blocks of a few rows": {"_WHOLE_MATRIX_ROWS": 0, "_BLOCK_ENTRIES": 40},
+    "blocks of one row": {"WHOLE_MATRIX_ROWS": 0, "BLOCK_ENTRIES": 1},
+    "blocks of a few rows": {"WHOLE_MATRIX_ROWS": 0, "BLOCK_ENTRIES": 40},
 }
 
 
 def _use_blocks(monkeypatch, tl, blocks):
+    from tripletlab import _blocks
+
     for name, value in (BLOCKS[blocks] or {}).items():
-        assert hasattr(tl, name), name
-        monkeypatch.setattr(tl, name, value)
+        assert hasattr(_blocks, name), name
+        monkeypatch.setattr(_blocks, name, value)
 
 
 @pytest.mark.parametrize("name", ["torch", "tensorflow"])
@@ -608,7 +611,8 @@ def torch_worker(rank, port, out):
     import torch
     import torch.distributed as dist
 
-    from tripletlab.torch_losses import CrossWorkerLoss, SupervisedContrastiveLoss
+    from tripletlab.torch_distributed import CrossReplicaLoss
+    from tripletlab.torch_losses import SupervisedContrastiveLoss
 
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
@@ -616,7 +620,7 @@ def torch_worker(rank, port, out):
     try:
         x, y = global_batch()
         xt = torch.tensor(x[local_rows(rank)], requires_grad=True)
-        loss = CrossWorkerLoss(SupervisedContrastiveLoss(T))(
+        loss = CrossReplicaLoss(SupervisedContrastiveLoss(T))(
             xt, torch.as_tensor(y[local_rows(rank)])
         )
         (grad,) = torch.autograd.grad(loss, xt)
@@ -625,21 +629,16 @@ def torch_worker(rank, port, out):
         dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_cross_worker_supervised_contrastive_loss_is_the_global_batch_loss(tmp_path):
-    """``CrossWorkerLoss(SupervisedContrastiveLoss(t))`` over 2 processes (gloo): each
-    worker gets the loss of the concatenated batch and its slice of the single-process
-    gradient (the other workers' rows are constants there; see ``CrossWorkerLoss``)."""
+    """``CrossReplicaLoss(SupervisedContrastiveLoss(t))`` over 2 processes (gloo): each
+    worker gets the loss of the concatenated batch and N times its slice of the
+    single-process gradient, so that DDP's average is the single-process update (the
+    convention of ``tripletlab.torch_distributed``)."""
     torch = load("torch").torch
     tl = load("torch")
     import torch.multiprocessing as mp
 
-    mp.spawn(torch_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    mp.spawn(torch_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
     x, y = global_batch()
     xt = torch.tensor(x, requires_grad=True)
     want = tl.supervised_contrastive_loss(xt, y, T)
@@ -647,7 +646,8 @@ def test_cross_worker_supervised_contrastive_loss_is_the_global_batch_loss(tmp_p
     for rank in range(WORLD):
         loss, grad = torch.load(tmp_path / f"rank{rank}.pt", weights_only=False)
         assert loss == pytest.approx(want.item(), rel=1e-6)
-        np.testing.assert_allclose(grad, want_grad[local_rows(rank)].numpy(), rtol=1e-5, atol=1e-7)
+        want_slice = WORLD * want_grad[local_rows(rank)].numpy()
+        np.testing.assert_allclose(grad, want_slice, rtol=1e-5, atol=1e-7)
     local = tl.supervised_contrastive_loss(torch.tensor(x[local_rows(0)]), y[local_rows(0)], T)
     assert local.item() != pytest.approx(want.item())
 

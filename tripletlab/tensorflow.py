@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tripletlab import FRAMEWORK_NAMES, PUBLIC_NAMES, _checks
+from tripletlab import FRAMEWORK_NAMES, PUBLIC_NAMES, _blocks, _checks
 from tripletlab._checks import COSINE_EPS
 
 __all__ = list(PUBLIC_NAMES + FRAMEWORK_NAMES)  # the same names in every backend
@@ -602,20 +602,15 @@ def batch_semihard_triplet_loss(
 
 # --------------------------------------------------------------------------- softmax losses
 
-# Up to this batch size the softmax losses take the whole (B, B) matrix of logits at once;
-# above it, blocks of rows of about _BLOCK_ENTRIES logits each (64 MiB in float32), so that
-# memory grows as B, not B^2 (the constants of tripletlab.torch). Tests lower both.
-_WHOLE_MATRIX_ROWS = 4096
-_BLOCK_ENTRIES = 2**24
-
 
 def _row_blocks(batch: int | None) -> list[slice]:
     """The blocks of rows the logits are taken in: one (every row) up to
-    ``_WHOLE_MATRIX_ROWS`` rows or when the batch size is unknown (a ``tf.function``
-    traced for ``[None, D]``), else blocks of about ``_BLOCK_ENTRIES`` logits."""
-    if batch is None or batch <= _WHOLE_MATRIX_ROWS:
+    ``tripletlab._blocks.WHOLE_MATRIX_ROWS`` rows or when the batch size is unknown (a
+    ``tf.function`` traced for ``[None, D]``), else blocks of about ``BLOCK_ENTRIES``
+    logits (the sizes of the mining losses), so that memory grows as B, not B^2."""
+    if batch is None or batch <= _blocks.WHOLE_MATRIX_ROWS:
         return [slice(0, batch)]
-    step = max(1, _BLOCK_ENTRIES // batch)
+    step = max(1, _blocks.BLOCK_ENTRIES // batch)
     return [slice(s, min(s + step, batch)) for s in range(0, batch, step)]
 
 

@@ -29,7 +29,7 @@ import math
 
 import torch
 
-from tripletlab import FRAMEWORK_NAMES, PUBLIC_NAMES, _checks
+from tripletlab import FRAMEWORK_NAMES, PUBLIC_NAMES, _blocks, _checks
 from tripletlab import _torch_mining as _engine
 from tripletlab._checks import COSINE_EPS
 
@@ -584,9 +584,11 @@ def batch_semihard_triplet_loss(
 
 def _row_blocks(batch: int) -> list[slice]:
     """The blocks of rows the softmax losses take their logits in: all rows up to
-    ``_WHOLE_MATRIX_ROWS``, above it blocks of about ``_BLOCK_ENTRIES`` logits (the
-    constants of the mining losses), so that memory grows as ``B``, not ``B^2``."""
-    step = batch if batch <= _WHOLE_MATRIX_ROWS else max(1, _BLOCK_ENTRIES // batch)
+    ``tripletlab._blocks.WHOLE_MATRIX_ROWS``, above it blocks of about
+    ``BLOCK_ENTRIES`` logits (the sizes of the mining losses), so that memory grows as
+    ``B``, not ``B^2``."""
+    whole, entries = _blocks.WHOLE_MATRIX_ROWS, _blocks.BLOCK_ENTRIES
+    step = batch if batch <= whole else max(1, entries // batch)
     return [slice(s, min(s + step, batch)) for s in range(0, batch, max(step, 1))]
 
 
