@@ -17,7 +17,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 # The notebooks that train or time: their outputs depend on the hardware, so `make test`
 # also runs them on other CPU kernels and on one core (target other-cpus).
 HARDWARE_NOTEBOOKS := $(addprefix notebooks/,02_similarity_matrices.ipynb 04_siamese_losses.ipynb \
-	05_online_mining.ipynb 07_training.ipynb 08_distributed.ipynb)
+	05_online_mining.ipynb 07_training.ipynb 08_distributed.ipynb 09_softmax_losses.ipynb)
 NBVAL = $(BIN)/python -m pytest --nbval --nbval-current-env \
 	--nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
 
@@ -102,7 +102,7 @@ learner: setup
 bench: setup
 	$(BIN)/python tools/bench.py
 
-## spread: how far the trained numbers of 04 and 07 move with the seed and the CPU kernels
+## spread: how far the trained numbers of 04, 07 and 09 move with the seed and the CPU kernels
 ## (tools/spread.py; about an hour on 2 cores); writes build/spread/
 spread: setup
 	$(BIN)/python tools/spread.py notebooks/04_siamese_losses.py --collect acc false_same \
@@ -111,6 +111,10 @@ spread: setup
 	    --variants native avx2+aten-default sse41+aten-default \
 	    --collect runs chosen one_shot versus_raw versus_random cosine_vs_euclidean \
 	    keras_vs_torch pairs_apart fractions raw_val --out build/spread/07_training.json
+	$(BIN)/python tools/spread.py notebooks/09_softmax_losses.py --seeds 0 5 \
+	    --variants native avx2+aten-default sse41+aten-default \
+	    --collect chosen summaries versus_raw supcon_vs_triplet raw_test raw_val \
+	    --out build/spread/09_softmax_losses.json
 
 ## platforms: resolve the pinned install for Linux x86-64 and aarch64, macOS arm64
 ## and Windows x86-64, Python 3.11-3.13, and print a table (pip --dry-run: nothing

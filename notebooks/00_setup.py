@@ -151,7 +151,7 @@ assert {round(v, 4) for v in results.values()} == {0.9974}
 # |---|---|
 # | `make lab` | JupyterLab on the `notebooks/` folder, on 127.0.0.1 |
 # | `make notes` | HTML pages in `build/notes/`, from the committed outputs (`EXECUTE=1`: re-run) |
-# | `make test` | ruff, tests, pair check, nbval; 02, 04, 05, 07, 08 again as other CPUs |
+# | `make test` | ruff, tests, pair check, nbval; 02, 04, 05, 07, 08, 09 again as other CPUs |
 # | `make sync` | after editing a notebook's `.py` source: rebuilds and re-executes its `.ipynb` |
 #
 # Each notebook is a pair: `NN_topic.py` is the source you edit (plain Python with

@@ -64,7 +64,6 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuB
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from scipy import stats
 
 # isort: split
 import keras
@@ -72,9 +71,17 @@ import tensorflow as tf
 from sklearn.decomposition import PCA
 
 from tripletlab import device
-from tripletlab.data import PKSampler, load_digits, seed_everything
-from tripletlab.metrics import retrieval_metrics
-from tripletlab.training import keras_cnn, torch_cnn, torch_mlp, train_keras, train_torch
+from tripletlab.data import PKSampler, seed_everything
+from tripletlab.metrics import compare, interval, retrieval_metrics
+from tripletlab.training import (
+    embed_torch,
+    keras_cnn,
+    protocol_split,
+    torch_cnn,
+    torch_mlp,
+    train_keras,
+    train_torch,
+)
 
 torch.set_num_threads(1)  # one thread each: see the note above
 tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -97,18 +104,16 @@ print("TensorFlow", tf.__version__.split(".")[0], "/ Keras", keras.__version__.s
 #   on ("seen" below);
 # - **validation**: while the settings are chosen, 4, 5 and 6 play the part of unseen
 #   classes (three of them, as in the test) and the networks train on 0 to 3 only.
+#
+# `tripletlab.training.protocol_split` draws this split (notebook 09 trains on it too).
 
 # %%
-digits = load_digits()
-order = rng.permutation(len(digits.y_train))
-n_fit = 3 * len(order) // 4
-fit, seen_new = np.sort(order[:n_fit]), np.sort(order[n_fit:])
-x_fit, y_fit = digits.x_train[fit], digits.y_train[fit]
-x_seen, y_seen = digits.x_train[seen_new], digits.y_train[seen_new]
-x_test, y_test = digits.x_test, digits.y_test
-in_val = np.isin(y_fit, (4, 5, 6))
-x_dev, y_dev = x_fit[~in_val], y_fit[~in_val]  # trains while the settings are chosen
-x_val, y_val = x_fit[in_val], y_fit[in_val]
+split = protocol_split(SEED)  # the permutation of seed_everything(SEED)'s generator
+x_fit, y_fit = split["x_fit"], split["y_fit"]
+x_seen, y_seen = split["x_seen"], split["y_seen"]
+x_test, y_test = split["x_test"], split["y_test"]
+x_dev, y_dev = split["x_dev"], split["y_dev"]  # trains while the settings are chosen
+x_val, y_val = split["x_val"], split["y_val"]
 for name, labels in {
     "training": y_fit,
     "validation stage: training": y_dev,
@@ -150,14 +155,6 @@ assert len(classes) == P and (counts == K).all()
 
 # %%
 CHANNELS = (32, 64)
-
-
-def embed_torch(model, x):
-    model.eval()
-    with torch.no_grad():
-        return model(torch.as_tensor(x, device=DEVICE)).cpu().numpy()
-
-
 raw_val = retrieval_metrics(x_val, y_val)["map_at_r"]
 raw = retrieval_metrics(x_test, y_test)
 raw["seen_map_at_r"] = retrieval_metrics(x_seen, y_seen)["map_at_r"]
@@ -223,19 +220,12 @@ assert best_val > raw_val  # some setting beats the pixels on the validation cla
 #
 # Each loss trains with its chosen setting on the classes 0 to 6, once per seed; the
 # random CNN of the same seeds is the untrained baseline. Only now are the test classes
-# scored. `interval` gives the mean and the half-width of the 95% interval of the mean
-# over the seeds (Student's $t$ with 4 degrees of freedom: mean $\pm$ 2.78 x standard
-# deviation / $\sqrt 5$).
+# scored. `tripletlab.metrics.interval` gives the mean and the half-width of the 95%
+# interval of the mean over the seeds (Student's $t$ with 4 degrees of freedom: mean
+# $\pm$ 2.78 x standard deviation / $\sqrt 5$).
 
 
 # %%
-def interval(values):
-    """Mean and half-width of the 95% Student-t interval of the mean."""
-    values = np.asarray(values, dtype=float)
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean()), float(half)
-
-
 def scores(model):
     row = retrieval_metrics(embed_torch(model, x_test), y_test)
     row["seen_map_at_r"] = retrieval_metrics(embed_torch(model, x_seen), y_seen)["map_at_r"]
@@ -288,21 +278,11 @@ show(["random CNN", *LOSS_NAMES])
 
 # %% [markdown]
 # Each cell is a mean over the 5 seeds with the half-width of its 95% interval. The
-# cell below reads the table as the intervals allow: a loss is *above* the raw pixels
-# (or the random CNN) only when its whole interval is, and two losses are *different*
-# only when their intervals do not overlap.
-
+# cell below reads the table as the intervals allow (`tripletlab.metrics.compare`): a
+# loss is *above* the raw pixels (or the random CNN) only when its whole interval is,
+# and two losses are *different* only when their intervals do not overlap.
 
 # %% tags=["nbval-ignore-output"]
-def compare(a, b):
-    (ma, ha), (mb, hb) = a, b
-    if ma - ha > mb + hb:
-        return "above"
-    if ma + ha < mb - hb:
-        return "below"
-    return "no difference measured"
-
-
 raw_point = (raw["map_at_r"], 0.0)
 versus_raw = {name: compare(summary(name), raw_point) for name in LOSS_NAMES}
 versus_random = {name: compare(summary(name), summary("random CNN")) for name in LOSS_NAMES}

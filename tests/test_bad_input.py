@@ -100,6 +100,7 @@ class Value:
     dtype: str | None = None
     grad: str | None = None
     rtol: float = 1e-5
+    atol: float = 1e-7
 
 
 SKIP = object()
@@ -158,6 +159,12 @@ def _torch_object(fn: str, a: dict):
         return tll.ContrastiveLoss(a["margin"], a["reduction"]), (a["x1"], a["x2"], a["same"])
     if fn == "modified_triplet_loss":
         return tll.ModifiedTripletLoss(a["margin"], a["reduction"]), (a["scores"],)
+    if fn == "info_nce_loss":
+        module = tll.InfoNCELoss(a["temperature"], a["symmetric"], a["reduction"])
+        return module, (a["queries"], a["keys"], a["labels"])
+    if fn == "supervised_contrastive_loss":
+        module = tll.SupervisedContrastiveLoss(a["temperature"])
+        return module, (a["embeddings"], a["labels"])
     raise NotApplicable(fn)
 
 
@@ -193,6 +200,20 @@ def _keras_object(fn: str, a: dict):
     if fn == "contrastive_loss":
         loss = kl.ContrastiveLoss(a["margin"], reduction=_KERAS_REDUCTIONS.get(a["reduction"]))
         return loss, a["same"], _stack([a["x1"], a["x2"]])
+    if fn == "info_nce_loss":
+        use_labels = a["labels"] is not None
+        loss = kl.InfoNCELoss(
+            a["temperature"],
+            a["symmetric"],
+            use_labels,
+            reduction=_KERAS_REDUCTIONS.get(a["reduction"], "?"),
+        )
+        y_pred = _stack([a["queries"], a["keys"]])
+        y_true = a["labels"] if use_labels else np.zeros(y_pred.shape[0], np.float32)
+        return loss, y_true, y_pred
+    if fn == "supervised_contrastive_loss":
+        loss = kl.SupervisedContrastiveLoss(a["temperature"])
+        return loss, a["labels"], a["embeddings"]
     raise NotApplicable(fn)
 
 
@@ -237,6 +258,8 @@ def applies(row: Row, backend: str) -> bool:
         "triplet_loss",
         "contrastive_loss",
         "modified_triplet_loss",
+        "info_nce_loss",
+        "supervised_contrastive_loss",
     )
 
 
@@ -320,7 +343,7 @@ def judge(row: Row, backend: str, observed) -> str | None:
         want = np.asarray(want)
         if values.shape != want.shape:
             return f"expected shape {want.shape}, got {values.shape}: {values}"
-        if not np.allclose(values, want, rtol=outcome.rtol, atol=1e-7):
+        if not np.allclose(values, want, rtol=outcome.rtol, atol=outcome.atol):
             return f"expected {want}, got {values}"
     if outcome.grad and backend != "numpy":
         if not grads or any(g is None for g in grads):
@@ -387,6 +410,228 @@ TRIPLET = (A([[0.0, 0.0]]), A([[1.0, 0.0]]), A([[0.0, 2.0]]))  # d_ap 1, d_an 4 
 PAIR = (A([[0.0, 0.0], [1.0, 0.0]]), A([[3.0, 4.0], [1.0, 0.5]]))  # D = 5 and 0.5
 SCORES = A([[0.9, -0.8, 0.3, -0.5], [-0.4, 0.5, 0.1, -0.1], [0.3, 0.1, -0.4, -0.8],
             [-0.5, -0.2, -0.7, 0.5]])  # fmt: skip
+
+TWO_CLASSES = A([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])  # labels L4
+SUPCON_T1 = float(np.log(np.e + 2.0) - 1.0)  # t = 1: each anchor's others at cos 1, 0, 0
+PAIRS = (A([[1.0, 0.0], [0.0, 1.0]]), A([[1.0, 0.0], [0.0, 1.0]]))  # cos 1 with the pair
+NCE_T1 = float(np.log(np.e + 1.0) - 1.0)  # t = 1: the pair at cos 1, the other key at 0
+SUPCON, NCE = "supervised_contrastive_loss", "info_nce_loss"
+
+
+def softmax_rows() -> list[Row]:
+    """The rows of ``supervised_contrastive_loss`` and ``info_nce_loss``: the errors of
+    the other losses for bad embeddings and labels, the temperature, the edge cases."""
+    one = {"temperature": 1.0}
+    rows = [
+        Row("two classes, t = 1", SUPCON, (TWO_CLASSES, L4), one, Value(SUPCON_T1)),
+        Row("orthogonal pairs, t = 1", NCE, PAIRS, one, Value(NCE_T1)),
+        Row("orthogonal pairs, symmetric", NCE, PAIRS, one | {"symmetric": True}, Value(NCE_T1)),
+        Row(
+            "orthogonal pairs, one label: no negative left",
+            NCE,
+            PAIRS,
+            one | {"labels": [3, 3]},
+            Value(0.0),
+        ),
+        Row("per pair", NCE, PAIRS, one | {"reduction": "none"}, Value([NCE_T1, NCE_T1])),
+        Row("sum", NCE, PAIRS, one | {"reduction": "sum"}, Value(2 * NCE_T1)),
+        Row(
+            "embeddings of rank 1",
+            SUPCON,
+            (A([0.0, 1.0, 3.0, 4.0]), L4),
+            expect=Raises("embeddings"),
+        ),
+        Row(
+            "embeddings with no feature",
+            SUPCON,
+            (A(np.zeros((4, 0))), L4),
+            expect=Raises("embeddings"),
+        ),
+        Row("labels of another length", SUPCON, (TWO_CLASSES, [0, 0, 1]), expect=Raises("labels")),
+        Row(
+            "labels 0.3, 0.3, 1.3, 1.3",
+            SUPCON,
+            (TWO_CLASSES, [0.3, 0.3, 1.3, 1.3]),
+            expect=Raises("labels"),
+        ),
+        Row(
+            "labels as strings",
+            SUPCON,
+            (TWO_CLASSES, ["a", "a", "b", "b"]),
+            expect=Raises("labels"),
+        ),
+        Row(
+            "complex embeddings",
+            SUPCON,
+            (A(np.ones((4, 2)) + 0j, "complex128"), L4),
+            expect=Raises("embeddings"),
+        ),
+        Row(
+            "NaN in the embeddings",
+            SUPCON,
+            (A([[0.0, 1.0], [np.nan, 0.0]]), [0, 0]),
+            expect=Raises("embeddings"),
+        ),
+        Row(
+            "uint64 labels, above 2**63",
+            SUPCON,
+            (TWO_CLASSES, np.array(L4, np.uint64) + np.uint64(2**63)),
+            one,
+            Value(SUPCON_T1),
+            overrides={"keras_losses": Raises("labels", match=r"2\*\*24")},
+        ),
+        Row(
+            "keys with fewer rows",
+            NCE,
+            (A(np.ones((4, 3))), A(np.ones((3, 3)))),
+            expect=Raises("keys"),
+            only=NOT_KERAS,
+        ),
+        Row(
+            "keys with other features",
+            NCE,
+            (A(np.ones((4, 3))), A(np.ones((4, 2)))),
+            expect=Raises("keys"),
+            only=NOT_KERAS,
+        ),
+        Row(
+            "queries of rank 1",
+            NCE,
+            (A(np.ones(3)), A(np.ones(3))),
+            expect=Raises("queries"),
+            only=NOT_KERAS,
+        ),
+        Row(
+            "inf in the keys",
+            NCE,
+            (PAIRS[0], A([[np.inf, 0.0], [0.0, 1.0]])),
+            expect=Raises("keys"),
+        ),
+        Row(
+            "labels of another length", NCE, PAIRS, {"labels": [0, 1, 2]}, expect=Raises("labels")
+        ),
+        Row(
+            "labels of rank 2",
+            NCE,
+            PAIRS,
+            {"labels": [[0, 1]]},
+            expect=Raises("labels"),
+        ),
+        Row(
+            "symmetric 'yes' (a string)",
+            NCE,
+            PAIRS,
+            {"symmetric": "yes"},
+            expect=Raises("symmetric"),
+        ),
+        Row(
+            "reduction 'avg'",
+            NCE,
+            PAIRS,
+            {"reduction": "avg"},
+            expect=Raises("reduction"),
+            only=NOT_KERAS,
+        ),
+        Row(
+            "mixed float dtypes: the widest",
+            NCE,
+            (A([[1.0, 0.0], [0.0, 1.0]], "float32"), A([[1.0, 0.0], [0.0, 1.0]], "float16")),
+            one,
+            Value(NCE_T1, dtype="float32", rtol=1e-3),
+            only=NOT_KERAS,
+        ),
+        Row(
+            "float16 embeddings",
+            SUPCON,
+            (A(TWO_CLASSES.value, "float16"), L4),
+            one,
+            Value(SUPCON_T1, dtype="float16", rtol=1e-3),
+        ),
+        Row(
+            "rows near float32's largest",
+            NCE,
+            (A(BIG[:2], "float32"), A(BIG[:2], "float32")),
+            one,
+            Value(float(np.log(1 + np.exp(0.99875236 - 1))), rtol=1e-4),
+        ),
+        Row(
+            "t = 1e-5: losses beyond float16",
+            SUPCON,
+            (A(TWO_CLASSES.value, "float16"), [0, 1, 0, 1]),
+            {"temperature": 1e-5},
+            expect=Raises("temperature"),
+            only=NOT_KERAS,
+        ),  # Keras computes in float32
+        Row(
+            "t = 1e-300 with equal cosines: finite",
+            SUPCON,
+            (A([[1.0, 0.0], [1.0, 0.0], [2.0, 0.0]]), [0, 0, 1]),
+            {"temperature": 1e-300},
+            Value(float(np.log(2.0))),
+            overrides={"keras_losses": Raises("temperature")},  # computed in float32
+        ),
+        Row(
+            "t = 1e-39 with float32 rows: below float32's smallest normal",
+            SUPCON,
+            (A([[1.0, 0.0], [1.0, 0.0]], "float32"), [0, 0]),
+            {"temperature": 1e-39},
+            expect=Raises("temperature"),
+        ),
+        Row("B = 0", SUPCON, (EMPTY, NO_LABELS), expect=Value(0.0, grad="zeros")),
+        Row("B = 1", SUPCON, (A([[1.0, 2.0]]), [0]), expect=Value(0.0, grad="zeros")),
+        Row(
+            "no anchor with a positive",
+            SUPCON,
+            (A(np.eye(3)), [0, 1, 2]),
+            expect=Value(0.0, grad="zeros"),
+        ),
+        Row(
+            "zero rows: cosine 0, finite gradient",
+            SUPCON,
+            (A([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0]]), [0, 0, 1]),
+            one,
+            Value(float(np.log(2.0)), grad="finite"),
+        ),
+        Row("B = 0", NCE, (EMPTY, EMPTY), expect=Value(0.0, grad="zeros")),
+        Row(
+            "B = 0, none",
+            NCE,
+            (EMPTY, EMPTY),
+            {"reduction": "none"},
+            expect=Value(np.zeros(0)),
+            only=NOT_KERAS,
+        ),
+        Row(
+            "B = 1: the pair is its own softmax (0 up to rounding: logits 1 / t apart)",
+            NCE,
+            (A([[1.0, 2.0]]), A([[3.0, 1.0]])),
+            expect=Value(0.0, grad="finite", atol=1e-5),
+        ),
+        Row(
+            "zero rows: cosine 0, finite gradient",
+            NCE,
+            (A([[0.0, 0.0], [1.0, 0.0]]), A([[1.0, 0.0], [0.0, 0.0]])),
+            one,
+            Value(float(np.log(2.0) + np.log(np.e + 1.0)) / 2, grad="finite"),
+        ),
+    ]
+    for fn, args in ((SUPCON, (TWO_CLASSES, L4)), (NCE, PAIRS)):
+        for case, value, outcome in (
+            ("temperature 0", 0.0, Raises("temperature")),
+            ("temperature -0.1", -0.1, Raises("temperature")),
+            ("temperature NaN", float("nan"), Raises("temperature")),
+            ("temperature inf", float("inf"), Raises("temperature")),
+            ("temperature True", True, Raises("temperature")),
+            ("temperature '0.1' (a string)", "0.1", Raises("temperature")),
+            ("temperature None", None, Raises("temperature")),
+            ("temperature np.float32(1)", np.float32(1.0), None),
+            ("temperature np.int64(1)", np.int64(1), None),
+            ("temperature 0-d tensor of the backend", S(1.0), None),
+        ):
+            expected = Value(SUPCON_T1 if fn == SUPCON else NCE_T1)
+            rows.append(Row(case, fn, args, {"temperature": value}, outcome or expected))
+    return rows
+
 
 ROWS: list[Row] = [
     # ------------------------------------------------------------ shapes
@@ -860,6 +1105,8 @@ ROWS: list[Row] = [
         (A(np.diag([3.0, 4.0])),),
         expect=Value([[0.0, 5.0], [5.0, 0.0]]),
     ),
+    # ------------------------------------------------------------ softmax losses (issue 15)
+    *softmax_rows(),
     # ------------------------------------------------------------ metrics, data (NumPy only)
     Row(
         "embeddings of rank 1",

@@ -22,11 +22,18 @@ def test_bench_smoke_run_writes_its_table_and_agrees_with_pml(tmp_path):
     methods = {row["method"] for row in rows}
     assert {"gram matmul", "tl.torch batch-all", "PML batch-all", "cube batch-all"} <= methods
     agreement = {row["method"]: row["agrees_with_PML"] for row in rows if row["agrees_with_PML"]}
-    assert agreement == {"tl.torch batch-all": "True", "tl.torch batch-hard": "True"}
+    assert agreement == {
+        "tl.torch batch-all": "True",
+        "tl.torch batch-hard": "True",
+        "tl.torch info-nce": "True",  # with the plain fused softmax
+        "tl.torch supcon": "True",  # with PML's SupConLoss
+        "tl.torch nt-xent": "True",  # with PML's NTXentLoss
+    }
     for row in rows:
         assert float(row["seconds"]) > 0 and float(row["peak_mib"]) > 0
     assert (tmp_path / "results.md").read_text().count("\n| ") == len(rows) + 1
     assert (tmp_path / "time_vs_B.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "softmax_time_vs_B.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "machine.txt").read_text().count("cores") == 1
     (tmp_path / "time_vs_B.png").unlink()
     redraw = [

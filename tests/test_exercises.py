@@ -1,4 +1,4 @@
-"""The exercises of notebooks 01-07: their structure, their self-checks
+"""The exercises of notebooks 01-07 and 09: their structure, their self-checks
 (tripletlab.exercises), and the learner copies of ``make learner`` (tools/make_learner.py).
 """
 
@@ -20,7 +20,8 @@ from tripletlab import numpy as tl_numpy
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
-WITH_EXERCISES = [p for p in SOURCES if "01" <= p.name[:2] <= "07"]
+WITHOUT_EXERCISES = ("00", "08")  # the setup, and the distributed notebook
+WITH_EXERCISES = [p for p in SOURCES if p.name[:2] not in WITHOUT_EXERCISES]
 NO_ANSWER = "not yet: no answer yet"
 
 
@@ -49,8 +50,8 @@ def _assigned_names(source: str) -> set[str]:
 # --------------------------------------------------------------------------- structure
 
 
-def test_the_notebooks_with_exercises_are_01_to_07():
-    assert [p.name[:2] for p in WITH_EXERCISES] == ["01", "02", "03", "04", "05", "06", "07"]
+def test_the_notebooks_with_exercises_are_01_to_07_and_09():
+    assert [p.name[:2] for p in WITH_EXERCISES] == ["01", "02", "03", "04", "05", "06", "07", "09"]
 
 
 @pytest.mark.parametrize("source", WITH_EXERCISES, ids=lambda p: p.stem)
@@ -107,6 +108,21 @@ def _batch_hard_by_loops(d, labels, margin):
     return sum(losses) / len(losses)
 
 
+def _info_nce_by_loops(queries, keys, temperature):
+    losses = []
+    for i, q in enumerate(queries):
+        cosines = [q @ k / np.linalg.norm(q) / np.linalg.norm(k) for k in keys]
+        total = sum(np.exp(c / temperature) for c in cosines)
+        losses.append(-np.log(np.exp(cosines[i] / temperature) / total))
+    return sum(losses) / len(losses)
+
+
+def _info_nce_dot_products(queries, keys, temperature):
+    z = queries @ keys.T / temperature
+    top = z.max(axis=1, keepdims=True)
+    return float(np.mean(np.log(np.exp(z - top).sum(axis=1)) + top[:, 0] - np.diag(z)))
+
+
 def _batch_hard_shortcut(d, labels, margin):  # seed 003's row max, no positive mask
     negatives = np.where(labels[:, None] != labels[None, :], d, np.inf)
     return float(np.maximum(d.max(1) - negatives.min(1) + margin, 0).mean())
@@ -134,6 +150,9 @@ ANSWERS = {
     "07.p_at_1": (0.6, 1.0),
     "07.r_precision": (0.7, 0.6),
     "07.map_at_r": (0.65, 0.7),
+    "09.negative_gradient": ([1.2589, 0.2809, 0.0380], [0.2518, 0.0562, 0.0076]),
+    "09.info_nce": (_info_nce_by_loops, _info_nce_dot_products),
+    "09.cold_limit": (0.3, 0.0),
 }
 IDS = exercises.exercise_ids()
 
@@ -145,7 +164,7 @@ def test_every_exercise_has_answers_here():
 @pytest.mark.parametrize("exercise_id", IDS)
 def test_the_reference_answer_passes(exercise_id):
     reference = exercises._reference(exercise_id)
-    if exercise_id in ("02.similarity_matrix", "05.batch_hard"):  # the answer is a function
+    if exercise_id in ("02.similarity_matrix", "05.batch_hard", "09.info_nce"):  # a function
         reference = ANSWERS[exercise_id][0]
     assert exercises.verdict(exercise_id, reference) == f"{exercise_id}: pass"
     assert exercises.verdict(exercise_id, ANSWERS[exercise_id][0]) == f"{exercise_id}: pass"
@@ -267,6 +286,35 @@ KNOWN_WRONG = {
     },
     "06.negated_loss": {1: "already -cos"},
     "07.map_at_r": {0.7: "number of hits"},
+    "09.negative_gradient": {
+        (0.2518, 0.0562, 0.0076): "factor 1/tau",
+        (-1.2589, -0.2809, -0.0380): "rises with a negative's score",
+        (3.9894, 0.8902, 0.1205): "whole row",
+        (0.0504, 0.0112, 0.0015): "do not multiply",
+    },
+    "09.info_nce": {
+        _info_nce_dot_products: "normalize the rows",
+        lambda q, k, t: _info_nce_by_loops(k, q, t): "down the columns",
+        lambda q, k, t: len(q) * _info_nce_by_loops(q, k, t): "not the sum",
+        lambda q, k, t: _info_nce_by_loops(q, k, 1 / t): "do not multiply",
+        lambda q, k, t: float(
+            np.mean(
+                [
+                    np.log(
+                        sum(
+                            np.exp(tl_numpy.cosine_similarity(qi, kj) / t)
+                            for j, kj in enumerate(k)
+                            if j != i
+                        )
+                    )
+                    - tl_numpy.cosine_similarity(qi, k[i]) / t
+                    for i, qi in enumerate(q)
+                ]
+            )
+        ): "positive stays in the denominator",
+        lambda q, k, t: tl_numpy.info_nce_loss(q, k, t): "calls tl.info_nce_loss",
+    },
+    "09.cold_limit": {0.0: "no <= s(A, P) rule", 300.0: "multiply it by tau", 0.5: "positive's"},
 }
 
 

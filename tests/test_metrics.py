@@ -162,3 +162,32 @@ def test_agrees_with_pytorch_metric_learning(seed):
     assert ours["precision_at_1"] == pytest.approx(pml["precision_at_1"], abs=1e-9)
     assert ours["r_precision"] == pytest.approx(pml["r_precision"], abs=1e-9)
     assert ours["map_at_r"] == pytest.approx(pml["mean_average_precision_at_r"], abs=1e-9)
+
+
+# --------------------------------------------------------------------------- over seeds
+
+
+def test_interval_is_the_student_t_half_width():
+    from tripletlab.metrics import interval
+
+    mean, half = interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert mean == 3.0
+    assert half == pytest.approx(2.7764451 * np.sqrt(2.5 / 5), rel=1e-7)
+    assert interval([2.0, 2.0]) == (2.0, 0.0)
+
+
+@pytest.mark.parametrize("values", [[1.0], [], [[1.0, 2.0]], [1.0, np.nan]])
+def test_interval_refuses_what_has_no_spread(values):
+    from tripletlab.metrics import interval
+
+    with pytest.raises(ValueError, match="^values"):
+        interval(values)
+
+
+def test_compare_needs_intervals_that_do_not_overlap():
+    from tripletlab.metrics import compare
+
+    assert compare((0.8, 0.05), (0.7, 0.04)) == "above"
+    assert compare((0.7, 0.04), (0.8, 0.05)) == "below"
+    assert compare((0.8, 0.05), (0.72, 0.04)) == "no difference measured"
+    assert compare((0.5, 0.0), (0.5, 0.0)) == "no difference measured"

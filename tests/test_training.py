@@ -66,7 +66,7 @@ def run_keras(small, loss_name):
     )
 
 
-@pytest.mark.parametrize("loss_name", ["batch_hard", "contrastive"])
+@pytest.mark.parametrize("loss_name", ["batch_hard", "contrastive", "supervised_contrastive"])
 def test_keras_fit_history_is_finite_and_deterministic(small, loss_name):
     if "tensorflow" in SKIPPED:
         pytest.skip("tensorflow skipped")
@@ -99,6 +99,7 @@ def test_training_learns_on_the_training_classes(small):
         ({"schedule": "step"}, "schedule"),
         ({"metric": "l1"}, "metric"),
         ({"loss_name": "contrastive", "metric": "cosine"}, "metric"),
+        ({"loss_name": "supervised_contrastive", "temperature": 0.0}, "temperature"),
     ],
 )
 def test_bad_arguments_raise_naming_them(small, kwargs, name):
@@ -230,3 +231,81 @@ def test_metric_reaches_the_loss(small):
         )
         losses[metric] = history["loss"][0]
     assert losses["cosine"] == pytest.approx(losses["sqeuclidean"] / 2, rel=1e-3)
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+def test_protocol_split_is_notebook_07s_split():
+    """Written out as notebook 07 first did it, inline: the same arrays."""
+    from tripletlab.training import protocol_split
+
+    digits = load_digits()
+    order = seed_everything(3).permutation(len(digits.y_train))
+    n_fit = 3 * len(order) // 4
+    fit, seen = np.sort(order[:n_fit]), np.sort(order[n_fit:])
+    split = protocol_split(3)
+    np.testing.assert_array_equal(split["x_fit"], digits.x_train[fit])
+    np.testing.assert_array_equal(split["y_seen"], digits.y_train[seen])
+    np.testing.assert_array_equal(split["x_test"], digits.x_test)
+    assert sorted(set(split["y_val"].tolist())) == [4, 5, 6]
+    assert sorted(set(split["y_dev"].tolist())) == [0, 1, 2, 3]
+    assert len(split["y_dev"]) + len(split["y_val"]) == len(split["y_fit"]) == n_fit
+    assert len(split["y_fit"]) + len(split["y_seen"]) == len(digits.y_train)
+    assert not np.array_equal(protocol_split(4)["y_fit"], split["y_fit"])
+
+
+def test_embed_torch_is_the_model_without_gradients(small):
+    if "torch" in SKIPPED:
+        pytest.skip("torch skipped")
+    import torch
+
+    from tripletlab.training import embed_torch, torch_mlp
+
+    seed_everything(0)
+    model = torch_mlp(hidden=16, out_features=8)
+    out = embed_torch(model, small[0][:5].astype(np.float64))
+    assert out.dtype == np.float32 and out.shape == (5, 8) and not model.training
+    with torch.no_grad():
+        expected = model(torch.as_tensor(small[0][:5], dtype=torch.float32)).numpy()
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_the_temperature_reaches_the_supervised_contrastive_loss(small):
+    """The first batch's loss, recomputed from the model's initial embeddings, is the
+    epoch's only batch loss; it changes with ``temperature`` as the loss function does."""
+    if "torch" in SKIPPED:
+        pytest.skip("torch skipped")
+    import torch
+
+    from tripletlab import torch as tl
+    from tripletlab.data import PKSampler
+    from tripletlab.training import torch_mlp, train_torch
+
+    x, y = small[0][:16], np.repeat(np.arange(4), 4)  # one batch of 4 x 4 per epoch
+    losses = {}
+    for temperature in (0.1, 0.5):
+        seed_everything(2)
+        model = torch_mlp(hidden=16, out_features=8)
+        batch = PKSampler(y, 4, 4, seed=2).batches(0)[0]
+        with torch.no_grad():
+            emb = model(torch.as_tensor(x[batch], dtype=torch.float32))
+            expected = tl.supervised_contrastive_loss(emb, torch.as_tensor(y[batch]), temperature)
+        history = train_torch(
+            model,
+            "supervised_contrastive",
+            x,
+            y,
+            x,
+            y,
+            epochs=1,
+            p=4,
+            k=4,
+            lr=1e-3,
+            seed=2,
+            progress=False,
+            temperature=temperature,
+        )
+        assert history["loss"][0] == pytest.approx(expected.item(), rel=1e-6)
+        losses[temperature] = history["loss"][0]
+    assert losses[0.1] != pytest.approx(losses[0.5], rel=1e-3)

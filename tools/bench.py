@@ -17,6 +17,10 @@ Forward + backward, D = 128, 8 samples per class, on the GPU when there is one:
   rule does: timings only, not the same quantity);
 - the cube formulation of batch-all (a ``B x B x B`` tensor of hinges, in PyTorch);
 - one ``B x B`` Gram matrix product, forward + backward: the unit of the ratios.
+- the softmax losses (issue 15, a block of their own below): tripletlab's InfoNCE and
+  supervised contrastive (and NT-Xent: two views per instance) against PML's
+  ``SupConLoss`` and ``NTXentLoss`` and the plain fused softmax
+  (``F.cross_entropy(cos / t, arange(B))``), drawn in ``softmax_time_vs_B.png``.
 
 Each measurement runs in a fresh process, so that its peak memory (RSS on the CPU,
 ``torch.cuda.max_memory_allocated`` on a GPU) is its own. A peer whose memory would
@@ -26,7 +30,8 @@ records it. Writes ``<out>/results.csv``, ``<out>/results.md``, ``<out>/machine.
 and ``<out>/time_vs_B.png``; ``--out benchmarks`` replaces the committed results.
 
 ``python tools/bench.py --smoke --out DIR`` runs B = 64 in-process (the test suite's
-check that this script works).
+check that this script works); ``--methods`` and ``--sizes`` restrict a run (comma
+separated).
 """
 
 from __future__ import annotations
@@ -86,8 +91,132 @@ TORCH_PEER = {  # x_torch: TensorFlow's time over PyTorch's for the same loss
 }
 
 
+# --------------------------------------------------------------------------- softmax losses
+# (issue 15) InfoNCE and supervised contrastive / NT-Xent, temperature TEMPERATURE: the
+# methods, their peers and memory estimates, and how one run is set up, all in this block.
+
+TEMPERATURE = 0.1
+VIEWS = 2  # NT-Xent: two views per instance, labels the instance ids
+SOFTMAX_METHODS = (
+    "tl.torch info-nce",
+    "tl.torch supcon",
+    "tl.torch nt-xent",
+    "tl.tf info-nce",
+    "tl.tf supcon",
+    "PML SupConLoss",
+    "PML NTXentLoss",
+    "plain fused softmax",
+)
+METHODS += SOFTMAX_METHODS
+SOFTMAX_PEER = {  # the same quantity on the same inputs: the losses must agree too
+    "tl.torch info-nce": "plain fused softmax",
+    "tl.torch supcon": "PML SupConLoss",
+    "tl.torch nt-xent": "PML NTXentLoss",
+}
+SAME_QUANTITY.update(SOFTMAX_PEER)
+PEER.update(SOFTMAX_PEER)
+PEER.update({"tl.tf info-nce": "plain fused softmax", "tl.tf supcon": "PML SupConLoss"})
+SOFTMAX_NOTE = (
+    f" Softmax losses: temperature {TEMPERATURE}; info-nce pairs row i of two batches "
+    "(peer: plain fused softmax, ``F.cross_entropy(cos / t, arange(B))``); supcon uses "
+    f"the {PER_CLASS} per class labels (peer: PML SupConLoss); nt-xent is supcon with "
+    f"{VIEWS} views per instance (peer: PML NTXentLoss on the same labels)."
+)
+
+
+def softmax_gib(method: str, size: int) -> float:
+    """A rough upper bound of a softmax method's memory."""
+    if method.startswith("tl."):  # row blocks of 2^24 logits above 4096 rows
+        return min(size, 4096) * size * 4 * 6 / 2**30
+    if method == "PML NTXentLoss":  # a (positive pairs) x (negative pairs) matrix, a few
+        positive_pairs = size * (VIEWS - 1)
+        return positive_pairs * size * (size - VIEWS) * 4 * 3 / 2**30
+    return size * size * 4 * 12 / 2**30  # PML SupConLoss, fused: B x B matrices
+
+
+def softmax_labels(method: str, size: int):
+    import torch
+
+    per_class = VIEWS if method.endswith(("nt-xent", "NTXentLoss")) else PER_CLASS
+    return torch.arange(size) % (size // per_class)  # the views of a class apart
+
+
+def softmax_torch_case(method: str, size: int):
+    """``(run, value, device)`` of a torch softmax method, as ``torch_case``."""
+    import torch
+    import torch.nn.functional as F
+
+    from tripletlab import torch as tl
+    from tripletlab.device import try_gpu
+
+    device = try_gpu()
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(size, FEATURES, generator=generator).to(device).requires_grad_(True)
+    keys = torch.randn(size, FEATURES, generator=generator).to(device).requires_grad_(True)
+    y = softmax_labels(method, size).to(device)
+    if method == "tl.torch info-nce":
+        loss = lambda: tl.info_nce_loss(x, keys, TEMPERATURE)  # noqa: E731
+    elif method in ("tl.torch supcon", "tl.torch nt-xent"):
+        loss = lambda: tl.supervised_contrastive_loss(x, y, TEMPERATURE)  # noqa: E731
+    elif method == "plain fused softmax":
+        target = torch.arange(size, device=device)
+
+        def loss():
+            logits = F.normalize(x) @ F.normalize(keys).T / TEMPERATURE
+            return F.cross_entropy(logits, target)
+
+    else:
+        from pytorch_metric_learning import losses
+
+        pml = (losses.SupConLoss if method == "PML SupConLoss" else losses.NTXentLoss)(
+            temperature=TEMPERATURE
+        )
+        loss = lambda: pml(x, y)  # noqa: E731
+
+    def run():
+        x.grad = keys.grad = None
+        loss().backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return run, lambda: float(loss().detach()), device
+
+
+def softmax_tf_case(method: str, size: int):
+    import numpy as np
+    import tensorflow as tf
+
+    from tripletlab import tensorflow as tl
+
+    x = tf.Variable(tf.random.stateless_normal((size, FEATURES), seed=(0, 0)))
+    keys = tf.Variable(tf.random.stateless_normal((size, FEATURES), seed=(0, 1)))
+    y = tf.constant(np.asarray(softmax_labels(method, size)))
+    if method == "tl.tf info-nce":
+        fn = lambda: tl.info_nce_loss(x, keys, TEMPERATURE)  # noqa: E731
+    else:
+        fn = lambda: tl.supervised_contrastive_loss(x, y, TEMPERATURE)  # noqa: E731
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            value = fn()
+        return value, tape.gradient(value, [x, keys], unconnected_gradients="zero")
+
+    def run():
+        _, grads = step()
+        grads[0].numpy()  # wait for the result
+
+    return run, lambda: float(step()[0]), None
+
+
+def softmax_case(method: str, size: int):
+    return (softmax_tf_case if method.startswith("tl.tf") else softmax_torch_case)(method, size)
+
+
 def estimated_gib(method: str, size: int) -> float:
     """A rough upper bound of a method's memory, to skip what cannot fit."""
+    if method in SOFTMAX_METHODS:
+        return softmax_gib(method, size)
     triplets = size * (PER_CLASS - 1) * (size - PER_CLASS)
     if method in ("PML batch-all", "PML miner batch-all"):
         return triplets * 8 * 3 * 4 / 2**30  # int64 indices and float copies per triplet
@@ -199,7 +328,8 @@ def measure(method: str, size: int, repeats: int) -> dict:
     """Time one method at one size, in this process."""
     from tripletlab.timing import best_time
 
-    run, value, device = (tf_case if method.startswith("tl.tf") else torch_case)(method, size)
+    case = tf_case if method.startswith("tl.tf") else torch_case
+    run, value, device = (softmax_case if method in SOFTMAX_METHODS else case)(method, size)
     start = time.perf_counter()
     run()  # the first call: TensorFlow traces and compiles here
     first_s = time.perf_counter() - start
@@ -303,7 +433,7 @@ def write_outputs(rows: list[dict], out: Path) -> None:
         "product; x PML: ratio to PML's path for the same loss (* PML's semi-hard miner "
         "keeps every semi-hard triplet: timings only); x PML miner: ratio to "
         "TripletMarginMiner('all') + TripletMarginLoss; x torch: TensorFlow's time over "
-        "PyTorch's; first call: the first call's time (TensorFlow compiles there).",
+        "PyTorch's; first call: the first call's time (TensorFlow compiles there)." + SOFTMAX_NOTE,
         "",
         "| method | B | time | peak MiB | x matmul | x PML | x PML miner | x torch "
         "| first call | agrees with PML |",
@@ -328,6 +458,29 @@ def write_outputs(rows: list[dict], out: Path) -> None:
     (out / "speed_table.md").write_text(speed_table(rows))
     (out / "machine.txt").write_text(f"{date.today().isoformat()}: {described}\n")
     plot(rows, out / "time_vs_B.png")
+    plot_softmax(rows, out / "softmax_time_vs_B.png")
+
+
+def plot_softmax(rows: list[dict], path: Path) -> None:
+    """Time against B, log-log, of the softmax losses and the Gram product."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for k, method in enumerate(("gram matmul", *SOFTMAX_METHODS)):
+        points = [(r["B"], r["seconds"]) for r in rows if r["method"] == method and "seconds" in r]
+        if points:
+            style = {"tl.torch": "-", "tl.tf": "-."}.get(method.split()[0], "--")
+            colour = "black" if method == "gram matmul" else f"C{k}"
+            ax.loglog(*zip(*points, strict=True), style, marker="o", color=colour, label=method)
+    ax.set(xlabel="batch size B", ylabel="seconds (forward + backward)")
+    ax.set_title(f"softmax losses, D = {FEATURES}, temperature {TEMPERATURE}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def speed_table(rows: list[dict], sizes=(2048, 4096, 16384)) -> str:
@@ -386,7 +539,7 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method in METHODS:
         points = [(r["B"], r["seconds"]) for r in rows if r["method"] == method and "seconds" in r]
-        if points:
+        if points and method not in SOFTMAX_METHODS:  # those: plot_softmax
             kind = method.split()[-1].rstrip("*")
             style = styles[method.split()[0]]
             marker = "s" if method == "cube batch-all" else "o"
@@ -428,18 +581,25 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=Path("build/bench"))
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--max-gib", type=float, default=12.0)
+    parser.add_argument("--methods", default=None, help="comma-separated methods (default: all)")
     parser.add_argument("--smoke", action="store_true", help="B = 64, torch and PML, in-process")
     parser.add_argument("--plot-only", action="store_true", help="redraw <out>/results.csv")
     args = parser.parse_args(argv)
     if args.plot_only:
-        plot(read_rows(args.out / "results.csv"), args.out / "time_vs_B.png")
+        rows = read_rows(args.out / "results.csv")
+        plot(rows, args.out / "time_vs_B.png")
+        plot_softmax(rows, args.out / "softmax_time_vs_B.png")
         return 0
     if args.smoke:
         methods = [m for m in METHODS if not m.startswith("tl.tf")]
         rows = run_all([64], methods, args.max_gib, in_process=True)
     else:
         sizes = [int(s) for s in args.sizes.split(",")]
-        rows = run_all(sizes, METHODS, args.max_gib, in_process=False)
+        methods = METHODS if args.methods is None else args.methods.split(",")
+        unknown = set(methods) - set(METHODS)
+        if unknown:
+            parser.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
+        rows = run_all(sizes, methods, args.max_gib, in_process=False)
     write_outputs(rows, args.out)
     print((args.out / "results.md").read_text())
     return 0

@@ -31,6 +31,8 @@ PUBLIC_NAMES = (
     "batch_all_triplet_loss",
     "batch_hard_triplet_loss",
     "batch_semihard_triplet_loss",
+    "info_nce_loss",
+    "supervised_contrastive_loss",
 )
 """The names every backend exposes with identical signatures (see docs/contract.md)."""
 

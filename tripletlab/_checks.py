@@ -224,6 +224,30 @@ def check_margin(margin: object) -> float:
     return check_number("margin", margin)
 
 
+def check_temperature(temperature: object) -> float:
+    """Return ``temperature`` as a float if it is a finite real number > 0, else raise."""
+    return check_number("temperature", temperature, strict=True)
+
+
+def check_temperature_in(temperature: float, tiny: float, dtype: object) -> None:
+    """Raise unless ``temperature`` is at least ``tiny``, the smallest normal number of
+    the dtype the loss is computed in (below it, the temperature rounds to 0 there)."""
+    if temperature < tiny:
+        raise ValueError(
+            f"temperature must be at least {tiny:g}, the smallest normal number of {dtype} "
+            f"(the dtype the loss is computed in); got {temperature!r}"
+        )
+
+
+def temperature_overflow_error(dtype: object) -> ValueError:
+    """The error for a softmax loss that is not finite in ``dtype``: its logits, cosines
+    divided by the temperature, reach ``2 / temperature``."""
+    return ValueError(
+        f"temperature: the loss is not finite in {dtype} because the logits (cosines / "
+        "temperature) overflow that dtype; use a larger temperature (or float64)"
+    )
+
+
 def check_same_shape(names: Sequence[str], shapes: Sequence[Shape]) -> None:
     """Raise unless all arrays have the same shape (anchor, positive, negative rows)."""
     known = [tuple(s) for s in shapes]

@@ -1,4 +1,4 @@
-"""Self-checks for the exercises at the end of notebooks 01 to 07.
+"""Self-checks for the exercises at the end of notebooks 01 to 07 and 09.
 
 Each exercise ends with a cell ``check("01.margin", answer)``, which prints one line:
 
@@ -765,6 +765,139 @@ _exercise(
             "that is what dividing by the number of hits among the first R gives (and, "
             "here, the R-precision too): MAP@R divides the sum of P(i) by R itself",
         ),
+    ),
+)
+
+
+# --------------------------------------------------------------------------- 09
+
+_S09 = np.array([0.6, 0.4, 0.1, -0.3])  # one row of scores, the positive first
+_TAU09 = 0.2
+_COLD09 = np.array([0.2, 0.5, 0.1, -0.4])  # the positive first; a negative beats it
+
+
+def _row_softmax(row: np.ndarray, temperature: float) -> np.ndarray:
+    z = row / temperature
+    z = np.exp(z - z.max())
+    return z / z.sum()
+
+
+def _negative_gradient(factor: float | None = None, over_negatives: bool = False) -> np.ndarray:
+    """dL/ds_j = p_j / tau for the negatives of _S09. The usual mistakes: another
+    ``factor`` than 1 / tau, or ``over_negatives``, the softmax of the negatives alone."""
+    p = _row_softmax(_S09[1:], _TAU09) if over_negatives else _row_softmax(_S09, _TAU09)[1:]
+    return p * (1.0 / _TAU09 if factor is None else factor)
+
+
+def _info_nce_cases() -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Batches for the InfoNCE exercise: (queries, keys, temperature), rows of many norms."""
+    rng = np.random.default_rng(9)
+    cases = []
+    for batch, dim, temperature in ((5, 3, 0.1), (8, 4, 0.5), (6, 6, 0.05)):
+        queries = rng.normal(size=(batch, dim)) * rng.uniform(0.2, 5.0, size=(batch, 1))
+        keys = queries + rng.normal(size=(batch, dim))
+        cases.append((queries, keys * rng.uniform(0.2, 5.0, size=(batch, 1)), temperature))
+    return cases
+
+
+def _info_nce_variant(
+    normalize=True, transpose=False, keep_positive=True, mean=True, divide=True
+) -> np.ndarray:
+    """One-way InfoNCE of each case, with some of its parts changed: the usual mistakes."""
+    values = []
+    for queries, keys, temperature in _info_nce_cases():
+        s = tl.similarity_matrix(queries, keys) if normalize else queries @ keys.T
+        s = s.T if transpose else s
+        z = s / temperature if divide else s * temperature
+        others = np.where(np.eye(len(z), dtype=bool), -np.inf, z)
+        denominator = z if keep_positive else others
+        top = denominator.max(axis=1, keepdims=True)
+        log_sum = np.log(np.exp(denominator - top).sum(axis=1)) + top[:, 0]
+        losses = log_sum - np.diag(z)
+        values.append(losses.mean() if mean else losses.sum())
+    return np.array(values)
+
+
+def _info_nce_reference() -> np.ndarray:
+    return np.array(
+        [float(tl.info_nce_loss(q, k, temperature=t)) for q, k, t in _info_nce_cases()]
+    )
+
+
+def _info_nce_agrees(function, reference) -> bool:
+    results = []
+    for queries, keys, temperature in _info_nce_cases():
+        value = _run_learner(function, (queries.copy(), keys.copy(), temperature), "info_nce_loss")
+        if value.size != 1:
+            raise _NotYet(f"return one number (the mean over queries), got shape {value.shape}")
+        results.append(float(value.reshape(())))
+    results = np.array(results)
+    if np.allclose(results, reference, rtol=0.0, atol=1e-9):
+        return True
+    mistakes = (
+        ({"normalize": False}, "these are dot products: normalize the rows, S holds cosines"),
+        ({"transpose": True}, "that softmax runs down the columns (key -> query): use the rows"),
+        ({"keep_positive": False}, "the positive stays in the denominator: p_ii is over all B"),
+        ({"mean": False}, "the loss is the mean over the queries, not the sum"),
+        ({"divide": False}, "divide the cosines by the temperature, do not multiply"),
+    )
+    for changes, hint in mistakes:
+        if np.allclose(results, _info_nce_variant(**changes), rtol=0.0, atol=1e-9):
+            raise _NotYet(hint)
+    return False
+
+
+def _cold_limit(temperature: float = 1e-3) -> float:
+    """tau L of the row _COLD09 at ``temperature`` (it tends to max_j s_j - s_0 here)."""
+    z = _COLD09 / temperature
+    return float(temperature * (np.log(np.exp(z - z.max()).sum()) + z.max() - z[0]))
+
+
+_exercise(
+    "09.negative_gradient",
+    reference=_negative_gradient,
+    read=_vector(3),
+    agrees=_close,
+    hint="differentiate log sum_m exp(s_m / tau) - s_0 / tau with respect to s_j, j > 0",
+    mistakes=(
+        (_near(lambda: _negative_gradient(factor=1.0)), "each weight comes with a factor 1/tau"),
+        (
+            _near(lambda: _negative_gradient(over_negatives=True)),
+            "the softmax runs over the whole row, the positive included",
+        ),
+        (_near(lambda: -_negative_gradient()), "the loss rises with a negative's score"),
+        (
+            _near(lambda: _negative_gradient(factor=_TAU09)),
+            "divide by the temperature, do not multiply",
+        ),
+    ),
+)
+
+
+_exercise(
+    "09.info_nce",
+    reference=_info_nce_reference,
+    read=_function,
+    agrees=_info_nce_agrees,
+    hint="per query: logsumexp over its row of cos(q_i, k_j) / tau, minus the diagonal entry",
+)
+
+
+_exercise(
+    "09.cold_limit",
+    reference=_cold_limit,
+    read=_number,
+    agrees=_close,
+    hint="tau L = tau log sum_j exp(s_j / tau) - s_0: which term of the sum wins as tau -> 0?",
+    mistakes=(
+        (
+            _near(lambda: 0.0),
+            "a negative beats the positive here: the softmax has no <= s(A, P) rule, "
+            "and the hardest negative decides",
+        ),
+        (_near(lambda: _cold_limit() / 1e-3), "that is L itself: multiply it by tau"),
+        (_near(lambda: float(_COLD09[1:].max())), "subtract the positive's score"),
+        (_near(lambda: -_cold_limit()), "the hardest negative minus the positive"),
     ),
 )
 

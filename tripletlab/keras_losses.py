@@ -10,39 +10,43 @@ the functions (no second copy of any formula). Every class is registered with
 
 What Keras passes as ``(y_true, y_pred)``:
 
-============================  =============================  ===============================
-class                         y_true                         y_pred
-============================  =============================  ===============================
-``BatchAllTripletLoss``       class ids ``(B,)`` or          embeddings ``(B, D)``
-``BatchHardTripletLoss``      ``(B, 1)``
+=============================  =============================  ===============================
+class                          y_true                         y_pred
+=============================  =============================  ===============================
+``BatchAllTripletLoss``        class ids ``(B,)`` or          embeddings ``(B, D)``
+``BatchHardTripletLoss``       ``(B, 1)``
 ``BatchSemiHardTripletLoss``
-``TripletLoss``               ignored (Keras needs one:      ``(B, 3, D)``: anchor, positive,
-                              zeros will do)                 negative stacked on axis 1
-``ContrastiveLoss``           ``same`` ``(B,)`` or           ``(B, 2, D)``: the two sides
-                              ``(B, 1)``, 1 for the same
-                              class
-``ModifiedTripletLoss``       ignored                        ``(B, 2, D)``: anchor and
-                                                             positive; the scores are their
-                                                             ``similarity_matrix``
-============================  =============================  ===============================
+``SupervisedContrastiveLoss``
+``TripletLoss``                ignored (Keras needs one:      ``(B, 3, D)``: anchor, positive,
+                               zeros will do)                 negative stacked on axis 1
+``ContrastiveLoss``            ``same`` ``(B,)`` or           ``(B, 2, D)``: the two sides
+                               ``(B, 1)``, 1 for the same
+                               class
+``ModifiedTripletLoss``        ignored                        ``(B, 2, D)``: anchor and
+                                                              positive; the scores are their
+                                                              ``similarity_matrix``
+``InfoNCELoss``                ignored, or class ids with     ``(B, 2, D)``: queries and keys
+                               ``use_labels=True``            stacked on axis 1
+=============================  =============================  ===============================
 
 Keras converts ``y_true`` to the loss dtype (float32) before ``call``: the labels are
 cast back to int32 and flattened, so class ids must be below ``2**24`` in magnitude to
-survive the round trip. When a mining loss is called eagerly, ``y_true`` is checked
+survive the round trip. When a loss of class ids is called eagerly, ``y_true`` is checked
 before that conversion, as the functions check their labels: integers, or floats with
 whole values (what Keras passes), finite, below ``2**24`` in magnitude, shape ``(B,)``
 or ``(B, 1)``; anything else is a ``ValueError`` naming ``y_true``. (Inside
 ``model.fit`` the loss runs in a graph, where the values are not known: nothing is
 checked there.)
 
-Reduction: the mining losses are one number per batch (the mean over the valid
-anchors, pairs or triplets, as in the functions); ``sample_weight`` has no meaning for
-them and raises a ``ValueError``. ``TripletLoss``, ``ContrastiveLoss`` and
-``ModifiedTripletLoss`` return one loss per row and let Keras reduce them (with
-``sample_weight`` when given): the Keras ``reduction`` defaults to the function's own
-(``"sum_over_batch_size"``, the mean, for the first two; ``"sum"`` for the modified
-triplet loss). An empty batch gives a 0 loss from every class, still connected to
-``y_pred`` (Keras itself would return the empty vector of per-row losses unreduced).
+Reduction: the mining losses and ``SupervisedContrastiveLoss`` are one number per
+batch (the mean over the valid anchors, pairs or triplets, as in the functions);
+``sample_weight`` has no meaning for them and raises a ``ValueError``. ``TripletLoss``,
+``ContrastiveLoss``, ``ModifiedTripletLoss`` and ``InfoNCELoss`` return one loss per
+row and let Keras reduce them (with ``sample_weight`` when given): the Keras
+``reduction`` defaults to the function's own (``"sum_over_batch_size"``, the mean, for
+all but the modified triplet loss, whose default is ``"sum"``). An empty batch gives a
+0 loss from every class, still connected to ``y_pred`` (Keras itself would return the
+empty vector of per-row losses unreduced).
 
 Mixed precision: the loss dtype stays float32 under a ``mixed_float16`` or
 ``mixed_bfloat16`` policy (Keras' default for losses), so float16 embeddings are cast
@@ -66,6 +70,8 @@ __all__ = [
     "TripletLoss",
     "ContrastiveLoss",
     "ModifiedTripletLoss",
+    "InfoNCELoss",
+    "SupervisedContrastiveLoss",
 ]
 
 _register = keras.saving.register_keras_serializable(package="tripletlab")
@@ -158,7 +164,20 @@ class _Loss(keras.losses.Loss):
         return config
 
 
-class _MiningLoss(_Loss):
+class _BatchLoss(_Loss):
+    """A loss of labelled embeddings that is one number per batch: no sample_weight."""
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            raise ValueError(
+                f"sample_weight is not supported by {type(self).__name__}: the loss is one "
+                "number per batch; got a sample_weight"
+            )
+        _check_labels(y_true)
+        return super().__call__(y_true, y_pred)
+
+
+class _MiningLoss(_BatchLoss):
     _config = ("margin", "metric")
     _function = None
 
@@ -166,15 +185,6 @@ class _MiningLoss(_Loss):
         super().__init__(name=name, **kwargs)
         self.margin = _checks.check_margin(margin)
         self.metric = _checks.check_metric(metric)
-
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        if sample_weight is not None:
-            raise ValueError(
-                f"sample_weight is not supported by {type(self).__name__}: a mining loss is "
-                "one number per batch; got a sample_weight"
-            )
-        _check_labels(y_true)
-        return super().__call__(y_true, y_pred)
 
 
 @_register
@@ -276,3 +286,47 @@ class ModifiedTripletLoss(_Loss):
         anchor, positive = _stacked(y_pred, 2)
         scores = tl.similarity_matrix(anchor, positive)
         return tl.modified_triplet_loss(scores, self.margin, "none")
+
+
+@_register
+class InfoNCELoss(_Loss):
+    """``tripletlab.tensorflow.info_nce_loss`` per pair: ``y_pred`` is ``(B, 2, D)``
+    (queries, keys); ``y_true`` is ignored, or with ``use_labels=True`` holds class ids
+    whose in-batch false negatives leave the denominators. Reduced by Keras (the mean by
+    default, as the function)."""
+
+    _config = ("temperature", "symmetric", "use_labels")
+    _y_pred = "queries, keys stacked on axis 1"
+
+    def __init__(
+        self, temperature=0.05, symmetric=False, use_labels=False, name="info_nce_loss", **kwargs
+    ):
+        super().__init__(name=name, **kwargs)
+        self.temperature = _checks.check_temperature(temperature)
+        self.symmetric = _checks.check_bool("symmetric", symmetric)
+        self.use_labels = _checks.check_bool("use_labels", use_labels)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if self.use_labels:
+            _check_labels(y_true)
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
+    def call(self, y_true, y_pred):
+        queries, keys = _stacked(y_pred, 2)
+        labels = _labels(y_true) if self.use_labels else None
+        return tl.info_nce_loss(queries, keys, self.temperature, self.symmetric, labels, "none")
+
+
+@_register
+class SupervisedContrastiveLoss(_BatchLoss):
+    """``tripletlab.tensorflow.supervised_contrastive_loss``: ``y_true`` labels, ``y_pred``
+    embeddings (NT-Xent when the labels are instance ids of two views each)."""
+
+    _config = ("temperature",)
+
+    def __init__(self, temperature=0.1, name="supervised_contrastive_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.temperature = _checks.check_temperature(temperature)
+
+    def call(self, y_true, y_pred):
+        return tl.supervised_contrastive_loss(y_pred, _labels(y_true), self.temperature)

@@ -28,6 +28,10 @@ Conventions (all three functions):
 
 Shapes: ``embeddings (N, D)``, ``labels (N,)`` integers; each function returns a Python
 float in [0, 1]. NumPy only (``O(N^2)`` memory). Notebook: 07_training.
+
+Comparing results over seeds (notebooks 07 and 09): ``interval`` gives the mean of one
+score over the seeds and the half-width of its 95% Student-t interval; ``compare`` reads
+two such intervals and calls them different only when they do not overlap.
 """
 
 from __future__ import annotations
@@ -37,7 +41,14 @@ import numpy as np
 from tripletlab import _checks
 from tripletlab import numpy as tl
 
-__all__ = ["precision_at_1", "r_precision", "map_at_r", "retrieval_metrics"]
+__all__ = [
+    "precision_at_1",
+    "r_precision",
+    "map_at_r",
+    "retrieval_metrics",
+    "interval",
+    "compare",
+]
 
 
 def _ranked_relevance(embeddings, labels, metric: str) -> tuple[np.ndarray, np.ndarray]:
@@ -112,3 +123,42 @@ def map_at_r(embeddings, labels, metric: str = "euclidean") -> float:
 def retrieval_metrics(embeddings, labels, metric: str = "euclidean") -> dict[str, float]:
     """All three from one ranking: ``{"precision_at_1", "r_precision", "map_at_r"}``."""
     return _scores(*_ranked_relevance(embeddings, labels, metric))
+
+
+# --------------------------------------------------------------------------- over seeds
+
+
+def interval(values) -> tuple[float, float]:
+    """Mean and half-width of the 95% Student-t interval of the mean of ``values``.
+
+    For ``n >= 2`` values: ``t_{0.975, n - 1} * std(values, ddof=1) / sqrt(n)`` (with 5
+    values, ``2.776 * std / sqrt(5)``). ``values`` is a 1-D sequence of finite numbers
+    (one score per seed); fewer than 2 is a ``ValueError``: one run has no spread.
+    """
+    from scipy import stats
+
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) < 2:
+        raise ValueError(
+            f"values must be a 1-D sequence of at least 2 numbers; got shape {values.shape}"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError("values must be finite (no NaN or inf)")
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean()), float(half)
+
+
+def compare(a: tuple[float, float], b: tuple[float, float]) -> str:
+    """``"above"``, ``"below"`` or ``"no difference measured"``: ``a`` against ``b``.
+
+    ``a`` and ``b`` are ``(mean, half_width)`` pairs, as ``interval`` returns (a fixed
+    number is ``(value, 0.0)``). ``a`` is above ``b`` only when its whole interval is,
+    ``mean_a - half_a > mean_b + half_b``; below likewise; overlapping intervals measure
+    no difference.
+    """
+    (ma, ha), (mb, hb) = a, b
+    if ma - ha > mb + hb:
+        return "above"
+    if ma + ha < mb - hb:
+        return "below"
+    return "no difference measured"

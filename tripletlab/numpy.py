@@ -816,3 +816,185 @@ def batch_semihard_triplet_loss(
     with np.errstate(invalid="ignore"):  # inf - inf: an overflowed distance, raised below
         losses = np.maximum(dist - chosen + margin, 0.0)[pairs]
     return _finite_loss(_mean(losses), dtype, "embeddings")
+
+
+# --------------------------------------------------------------------------- softmax losses
+
+
+def _unit_cosines(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``(B, M)`` cosines of validated float64 rows, as ``similarity_matrix``: zero rows
+    (norm <= 1e-8) have cosine 0 with everything, themselves included."""
+    return np.clip(_normalize(x, COSINE_EPS) @ _normalize(y, COSINE_EPS).T, -1.0, 1.0)
+
+
+def _log_softmax(cos: np.ndarray, kept: np.ndarray, temperature: float) -> np.ndarray:
+    """``log softmax`` of each row of ``cos / temperature`` over its ``kept`` entries
+    (``-inf`` elsewhere; a row with no kept entry is all ``-inf``).
+
+    Computed as ``(c - m) / t - log sum exp((c - m) / t)`` with ``m`` the row's largest
+    kept cosine: every exponent is ``<= 0``, and nothing overflows for any ``t > 0``.
+    """
+    top = np.where(kept, cos, -np.inf).max(axis=1, keepdims=True, initial=-np.inf)
+    top = np.where(np.isfinite(top), top, 0.0)  # a row with nothing kept
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        shifted = np.where(kept, (cos - top) / temperature, -np.inf)
+        log_z = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return np.where(kept, shifted - log_z, -np.inf)
+
+
+def _softmax_loss(value, dtype: np.dtype) -> np.ndarray:
+    """``value`` (float64) as ``dtype``; a ValueError naming the temperature if it is
+    not finite there (a loss reaches ``2 / temperature``)."""
+    value = np.asarray(value, np.float64)
+    if not np.all(np.abs(value) <= np.finfo(dtype).max):
+        raise _checks.temperature_overflow_error(dtype)
+    return value.astype(dtype)
+
+
+def info_nce_loss(
+    queries,
+    keys,
+    temperature: float = 0.05,
+    symmetric: bool = False,
+    labels=None,
+    reduction: str = "mean",
+):
+    r"""The InfoNCE loss of paired rows, with the other rows of the batch as negatives.
+
+    Row ``i`` of ``queries`` is paired with row ``i`` of ``keys`` (two views of one
+    example, a question and its answer, an image and its caption); every other key is a
+    negative of query ``i`` ("in-batch negatives"). With the logits
+    :math:`s_{ij} = \cos(q_i, k_j) / \tau` (:math:`\tau` the temperature), query ``i``
+    costs the cross-entropy of the softmax over its row with target ``i``:
+
+    .. math:: L_i = -\log \frac{\exp s_{ii}}{\sum_{j \in K(i)} \exp s_{ij}}
+              = \operatorname{logsumexp}_{j \in K(i)} s_{ij} - s_{ii}
+
+    where :math:`K(i)` is every key (van den Oord, Li and Vinyals 2018). This is
+    sentence-transformers' ``MultipleNegativesRankingLoss`` with ``scale = 1 /
+    temperature`` (its default ``scale = 20`` is ``temperature = 0.05``, the default
+    here), and ``torch.nn.functional.cross_entropy(S / temperature, arange(B))`` on the
+    cosine matrix ``S``.
+
+    - ``symmetric=True`` averages the two directions, ``(L_i + L'_i) / 2`` with ``L'_i``
+      the cross-entropy of key ``i`` over the column ``s_{ji}``, ``j`` the queries
+      (CLIP, Radford et al. 2021).
+    - ``labels`` (class ids, ``(B,)``): a key of the same label as query ``i``, other than
+      ``k_i``, is not a negative but an in-batch false negative; it leaves the
+      denominator: :math:`K(i) = \{i\} \cup \{j : y_j \ne y_i\}` (and the same for the
+      queries in the key->query direction). Without labels every row is its own class.
+
+    Cosines are those of ``similarity_matrix``: a zero row (norm <= 1e-8) has cosine 0
+    with everything. Each logit lies in ``[-1 / t, 1 / t]`` and every softmax is
+    computed with its largest logit subtracted (log-sum-exp), so any ``t > 0`` is safe;
+    a loss beyond the result dtype's range (``2 / t`` can be, for float16) is a
+    ``ValueError``, and so is a temperature below the smallest normal number of the
+    computing dtype (float32 for float16/bfloat16/float32 input: ``1.2e-38``).
+    ``B = 0`` gives 0 (``(0,)`` with ``reduction="none"``); ``B = 1`` gives 0 (the pair
+    is its own softmax; up to rounding in the framework backends, which shift the
+    softmax by ``1 / t``, not by the row's largest logit, where that is safe).
+
+    Shapes: ``queries, keys (B, D)``, ``labels (B,)`` integers or None -> ``(B,)`` with
+    ``reduction="none"``, else a scalar (``mean`` by default, or ``sum``). The result
+    has the wider dtype of ``queries`` and ``keys``.
+
+    Parameters
+    ----------
+    queries, keys : array_like, shape (B, D)
+        Row ``i`` of each is one pair.
+    temperature : float, default 0.05
+        The softmax temperature ``t > 0``: logits are cosines divided by it.
+    symmetric : bool, default False
+        Average the query->key and key->query losses (CLIP).
+    labels : array_like of int, shape (B,), optional
+        Class ids: keys (and in the symmetric direction, queries) of the row's label
+        other than its pair leave the denominator.
+    reduction : {"none", "mean", "sum"}, default "mean"
+        ``none`` returns one loss per pair.
+
+    Returns
+    -------
+    array
+        Shape (B,) with ``reduction="none"``, else a scalar.
+    """
+    temperature = _checks.check_temperature(temperature)
+    symmetric = _checks.check_bool("symmetric", symmetric)
+    _checks.check_reduction(reduction)
+    q, q_dtype = _as_matrix("queries", queries)
+    k, k_dtype = _as_matrix("keys", keys)
+    _checks.check_same_shape(("queries", "keys"), (q.shape, k.shape))
+    dtype = _promote(q_dtype, k_dtype)
+    _checks.check_temperature_in(temperature, np.finfo(_compute_dtype(dtype)).tiny, dtype)
+    batch = q.shape[0]
+    pair = np.eye(batch, dtype=bool)
+    kept = np.ones((batch, batch), bool)
+    if labels is not None:
+        labels = _as_labels(labels, batch)
+        kept = _negative_mask(labels) | pair  # symmetric: the same for the key->query side
+    cos = _unit_cosines(q, k)
+    losses = -_log_softmax(cos, kept, temperature)[pair]
+    if symmetric:
+        losses = (losses + -_log_softmax(cos.T, kept.T, temperature)[pair]) / 2.0
+    return _softmax_loss(_reduce(losses, reduction), dtype)
+
+
+def supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
+    r"""The supervised contrastive loss (Khosla et al. 2020), in its :math:`L^{out}` form.
+
+    With the logits :math:`s_{ij} = \cos(x_i, x_j) / \tau`, every row ``i`` (anchor)
+    with at least one positive (another row of its label) costs the mean, over its
+    positives :math:`P(i)`, of the cross-entropy of the softmax over all the *other*
+    rows :math:`A(i) = \{j \ne i\}` (the anchor itself is never in the denominator):
+
+    .. math:: L_i = -\frac{1}{|P(i)|} \sum_{p \in P(i)}
+              \log \frac{\exp s_{ip}}{\sum_{a \in A(i)} \exp s_{ia}}
+              = \operatorname{logsumexp}_{a \ne i} s_{ia}
+                - \frac{1}{|P(i)|} \sum_{p \in P(i)} s_{ip}
+
+    and the loss is the mean of :math:`L_i` over the anchors that have a positive;
+    anchors without one are dropped, and when none has one the loss is 0 (a 0 still
+    connected to the embeddings in the framework backends, with zero gradient, as the
+    margin losses give when no triplet is valid). Positives stay in the denominator
+    (the paper's :math:`L^{out}`, the one it recommends; :math:`L^{in}` averages inside
+    the log).
+
+    NT-Xent, the loss of SimCLR (Chen et al. 2020), is the case of two views per
+    instance: with ``embeddings`` the ``2N`` views and ``labels`` the instance ids
+    (each id twice), every anchor has exactly one positive ``p(i)`` and
+    :math:`L_i = -\log \big(\exp s_{i p(i)} / \sum_{a \ne i} \exp s_{ia}\big)`, averaged
+    over the ``2N`` views.
+
+    Cosines are those of ``similarity_matrix`` (a zero row has cosine 0 with
+    everything); every softmax is computed with its largest logit subtracted, so any
+    ``t > 0`` is safe (a loss beyond the result dtype's range is a ``ValueError``, and so
+    is a temperature below the smallest normal number of the computing dtype).
+    Unlike pytorch-metric-learning's ``SupConLoss``, a batch of one class (no negative
+    at all) is not 0: its anchors still have a denominator.
+
+    Shapes: ``embeddings (B, D)``, ``labels (B,)`` integers -> a scalar.
+
+    Parameters
+    ----------
+    embeddings : array_like, shape (B, D)
+        One embedding per row.
+    labels : array_like of int, shape (B,)
+        The class of each row; rows of the same label are positives of each other.
+    temperature : float, default 0.1
+        The softmax temperature ``t > 0``: logits are cosines divided by it.
+
+    Returns
+    -------
+    array, scalar
+        The mean over the anchors with a positive.
+    """
+    temperature = _checks.check_temperature(temperature)
+    x, dtype = _as_matrix("embeddings", embeddings)
+    _checks.check_temperature_in(temperature, np.finfo(_compute_dtype(dtype)).tiny, dtype)
+    labels = _as_labels(labels, x.shape[0])
+    others = ~np.eye(x.shape[0], dtype=bool)
+    positive = _positive_mask(labels)
+    log_prob = _log_softmax(_unit_cosines(x, x), others, temperature)
+    n_positive = positive.sum(axis=1)
+    anchors = n_positive > 0
+    losses = -np.where(positive, log_prob, 0.0).sum(axis=1)[anchors] / n_positive[anchors]
+    return _softmax_loss(_mean(losses), dtype)

@@ -26,9 +26,10 @@ from __future__ import annotations
 import functools
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from tripletlab import FRAMEWORK_NAMES, PUBLIC_NAMES, _checks
+from tripletlab import FRAMEWORK_NAMES, PUBLIC_NAMES, _blocks, _checks
 from tripletlab import _tf_mining as _engine
 from tripletlab._checks import COSINE_EPS
 
@@ -572,6 +573,201 @@ def batch_semihard_triplet_loss(
     total, n_pairs, _, dtype, unit = _engine.mine(embeddings, labels, metric, mining)
     loss = total / tf.maximum(tf.cast(n_pairs, total.dtype), 1.0) * unit
     return _finite_loss(loss, dtype, "embeddings")
+
+
+# --------------------------------------------------------------------------- softmax losses
+
+
+def _row_blocks(batch: int | None) -> list[slice]:
+    """The blocks of rows the logits are taken in: one (every row) up to
+    ``tripletlab._blocks.WHOLE_MATRIX_ROWS`` rows or when the batch size is unknown (a
+    ``tf.function`` traced for ``[None, D]``), else blocks of about ``BLOCK_ENTRIES``
+    logits (the sizes of the mining losses), so that memory grows as B, not B^2."""
+    if batch is None or batch <= _blocks.WHOLE_MATRIX_ROWS:
+        return [slice(0, batch)]
+    step = max(1, _blocks.BLOCK_ENTRIES // batch)
+    return [slice(s, min(s + step, batch)) for s in range(0, batch, step)]
+
+
+def _block_diagonal(block: tf.Tensor, rows: slice, value) -> tf.Tensor:
+    """``block`` (rows ``rows`` of a square matrix) with its entries ``(i, i)`` set to
+    ``value``."""
+    length = tf.minimum(tf.shape(block)[0], tf.shape(block)[1] - rows.start)
+    return tf.linalg.set_diag(block, tf.fill([length], tf.cast(value, block.dtype)), k=rows.start)
+
+
+def _leave_out_diagonal(cos: tf.Tensor, rows: slice) -> tf.Tensor:
+    """The anchor is not in its own denominator: entries ``(i, i)`` at ``-inf``."""
+    return _block_diagonal(cos, rows, -float("inf"))
+
+
+def _leave_out_same_label(labels: tf.Tensor):
+    """Entries ``(i, j)``, ``j != i``, of the same label at ``-inf`` (in-batch false
+    negatives leave the denominator)."""
+
+    def leave_out(cos: tf.Tensor, rows: slice) -> tf.Tensor:
+        same = tf.equal(labels[rows, None], labels[None, :])
+        same = _block_diagonal(same, rows, False)
+        return tf.where(same, tf.constant(-float("inf"), cos.dtype), cos)
+
+    return leave_out
+
+
+def _no_leave_out(cos: tf.Tensor, rows: slice) -> tf.Tensor:
+    """Every entry stays in the denominator."""
+    return cos
+
+
+def _softmax_rows(a: tf.Tensor, b: tf.Tensor, temperature: float, leave_out) -> tf.Tensor:
+    """``(B, 2)``: per row of ``a``, ``top_i`` and ``log_z_i``; see
+    ``tripletlab.torch._SoftmaxRows``, of which this is the ``tf.custom_gradient``
+    counterpart: the logits ``l_ij = a_i . b_j / t`` over the entries ``leave_out`` keeps,
+    a shift ``top_i`` (``1 / t``, or the row's largest logit for small ``t``; its gradient
+    is not used) and ``log_z_i = log sum_j exp(l_ij - top_i)``. Blocks of rows
+    (``_row_blocks``) in forward, recomputed in backward; the shift (and in backward the
+    incoming gradient, when it is ``>= 0``) inside the matrix product; when the whole
+    matrix is one block, backward scales the forward's ``exp(l - top)`` instead."""
+    blocks = _row_blocks(a.shape[0])
+    t = temperature
+    fixed = 2.0 / t < -np.log(_smallest_normal(a.dtype)) - 8.0  # see tripletlab.torch
+
+    def shifted_logits(a_rows, b_one, shift):
+        """``a_i . b_j / t - shift_i`` in one product: ``[a_i / t, -shift_i] . [b_j, 1]``."""
+        shift = tf.broadcast_to(shift, tf.shape(a_rows)[:1])
+        return tf.matmul(tf.concat([a_rows / t, -shift[:, None]], 1), b_one, transpose_b=True)
+
+    @tf.custom_gradient
+    def run(a, b):
+        # constants inside: an eager tape would otherwise keep every block for its own
+        # backward, the B^2 memory this function exists to avoid
+        a, b = tf.stop_gradient(a), tf.stop_gradient(b)
+        b_one = tf.concat([b, tf.ones_like(b[:, :1])], axis=1)
+        parts = []
+        for rows in blocks:
+            if fixed:
+                shift = tf.fill(tf.shape(a[rows])[:1], tf.constant(1.0 / t, a.dtype))
+                logits = leave_out(shifted_logits(a[rows], b_one, shift), rows)
+            else:
+                logits = leave_out(tf.matmul(a[rows] / t, b, transpose_b=True), rows)
+                shift = tf.reduce_max(logits, axis=1)
+                shift = tf.where(tf.math.is_finite(shift), shift, tf.zeros_like(shift))
+                logits = logits - shift[:, None]
+            weights = tf.exp(logits)
+            log_z = tf.math.log(tf.reduce_sum(weights, axis=1))
+            parts.append(tf.stack([shift, log_z], axis=1))
+        out = tf.concat(parts, axis=0)
+        kept = weights if len(blocks) == 1 else None  # the whole matrix: not recomputed
+
+        def grad(upstream):
+            top, log_z, g = out[:, 0], out[:, 1], upstream[:, 1]
+            live = tf.math.is_finite(log_z) & tf.not_equal(g, 0)
+            if kept is not None:  # p g / t = exp(l - top) g exp(-log_z) / t
+                factor = tf.where(live, g / t * tf.exp(-log_z), tf.zeros_like(g))
+                grad_l = kept * factor[:, None]
+                return tf.matmul(grad_l, b), tf.matmul(grad_l, a, transpose_a=True)
+            # p_ij g_i / t = exp(l_ij - shift_i) with g folded in where g > 0 (see torch)
+            fold = tf.reduce_all(tf.logical_or(~live, g > 0))
+            safe_g = tf.where(live, tf.abs(g) / t, tf.ones_like(g))
+            shift = top + log_z - tf.where(fold, tf.math.log(safe_g), tf.zeros_like(g))
+            far = tf.fill(tf.shape(shift), tf.constant(a.dtype.max / 4, a.dtype))
+            shift = tf.where(live, shift, far)
+            factor = tf.where(fold | ~live, tf.ones_like(g), g / t)
+            grad_a, grad_b = [], tf.zeros_like(b)
+            for rows in blocks:
+                grad_l = tf.exp(leave_out(shifted_logits(a[rows], b_one, shift[rows]), rows))
+                grad_l = grad_l * factor[rows, None]
+                grad_a.append(tf.matmul(grad_l, b))
+                grad_b += tf.matmul(grad_l, a[rows], transpose_a=True)
+            return tf.concat(grad_a, axis=0), grad_b
+
+        return out, grad
+
+    return run(a, b)
+
+
+def _smallest_normal(dtype: tf.DType) -> float:
+    return float(np.finfo(dtype.as_numpy_dtype).tiny)
+
+
+def _softmax_loss(loss: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+    """``loss`` in ``dtype``; when executing eagerly a ValueError naming the temperature if
+    it is not finite there (a loss reaches ``2 / temperature``)."""
+    loss = tf.cast(loss, dtype)
+    if tf.executing_eagerly() and not bool(tf.reduce_all(tf.math.is_finite(loss))):
+        raise _checks.temperature_overflow_error(dtype.name)
+    return loss
+
+
+def info_nce_loss(
+    queries,
+    keys,
+    temperature: float = 0.05,
+    symmetric: bool = False,
+    labels=None,
+    reduction: str = "mean",
+):
+    """Cross-entropy of ``cos(q_i, k_j) / temperature`` with target ``i``; see
+    ``tripletlab.numpy.info_nce_loss`` (``MultipleNegativesRankingLoss`` with ``scale =
+    1 / temperature``).
+
+    As in ``tripletlab.torch``: per pair ``top_i - l_ii + log_z_i`` (logits ``l = c /
+    t``), with the shift ``top_i`` and ``log_z_i`` from a ``tf.custom_gradient`` over
+    blocks of rows (the whole matrix up to 4096 rows or when the batch size is unknown
+    while tracing, then blocks of about ``2**24`` logits) that recomputes each block in
+    backward. The cosines are those of the unit rows, not clipped to [-1, 1].
+    """
+    temperature = _checks.check_temperature(temperature)
+    symmetric = _checks.check_bool("symmetric", symmetric)
+    _checks.check_reduction(reduction)
+    q, q_dtype = _as_matrix("queries", queries)
+    k, k_dtype = _as_matrix("keys", keys)
+    _checks.check_same_shape(("queries", "keys"), (tuple(q.shape), tuple(k.shape)))
+    dtype, compute = _promote(q_dtype, k_dtype)
+    _checks.check_temperature_in(temperature, _smallest_normal(compute), compute.name)
+    q = _normalize(tf.cast(q, compute), COSINE_EPS)[0]
+    k = _normalize(tf.cast(k, compute), COSINE_EPS)[0]
+    leave_out = _no_leave_out
+    if labels is not None:
+        leave_out = _leave_out_same_label(_as_labels(labels, q.shape[0]))
+    positive = tf.reduce_sum(q * k, axis=1)
+    out = _softmax_rows(q, k, temperature, leave_out)
+    losses = (tf.stop_gradient(out[:, 0]) - positive / temperature) + out[:, 1]
+    if symmetric:
+        out = _softmax_rows(k, q, temperature, leave_out)
+        losses = (losses + (tf.stop_gradient(out[:, 0]) - positive / temperature) + out[:, 1]) / 2
+    return _softmax_loss(_reduce(losses, reduction), dtype)
+
+
+def supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
+    """Khosla et al. (2020) ``L_out``, NT-Xent for two views; see
+    ``tripletlab.numpy.supervised_contrastive_loss``.
+
+    As in ``tripletlab.torch``: per anchor ``top_i - mean_p l_ip + log_z_i`` (logits ``l =
+    c / t``), the log-sum-exp over the other rows from a ``tf.custom_gradient`` over
+    blocks of anchors (recomputed in backward), the positives' sum from the class sums of
+    the unit rows (``unsorted_segment_sum``, no ``(B, B)`` mask). The whole matrix is one
+    block up to 4096 rows or when the batch size is unknown while tracing. No anchor with
+    a positive: 0, connected, with zero gradient.
+    """
+    temperature = _checks.check_temperature(temperature)
+    x, dtype = _as_matrix("embeddings", embeddings)
+    labels = _as_labels(labels, x.shape[0])
+    dtype, compute = _promote(dtype)
+    _checks.check_temperature_in(temperature, _smallest_normal(compute), compute.name)
+    units = _normalize(tf.cast(x, compute), COSINE_EPS)[0]
+    classes, inverse = tf.unique(labels)
+    n_classes = tf.size(classes)
+    class_sums = tf.math.unsorted_segment_sum(units, inverse, n_classes)
+    class_sizes = tf.math.unsorted_segment_sum(tf.ones_like(inverse), inverse, n_classes)
+    n_positive = tf.cast(tf.gather(class_sizes, inverse) - 1, compute)
+    anchors = n_positive > 0
+    positive_sum = tf.reduce_sum(units * (tf.gather(class_sums, inverse) - units), axis=1)
+    out = _softmax_rows(units, units, temperature, _leave_out_diagonal)
+    mean_positive = positive_sum / tf.maximum(n_positive, 1.0)
+    losses = (tf.stop_gradient(out[:, 0]) - mean_positive / temperature) + out[:, 1]
+    losses = tf.where(anchors, losses, tf.zeros_like(losses))
+    count = tf.maximum(tf.reduce_sum(tf.cast(anchors, compute)), 1.0)
+    return _softmax_loss(tf.reduce_sum(losses) / count, dtype)
 
 
 # --------------------------------------------------------------------------- siamese head

@@ -59,6 +59,9 @@ def gather_batch(embeddings, labels) -> tuple[tf.Tensor, tf.Tensor]:
 class CrossReplicaLoss(keras.losses.Loss):
     """A mining loss of ``tripletlab.keras_losses`` computed on the global batch.
 
+    The mining losses and ``SupervisedContrastiveLoss`` (losses of labelled embeddings
+    that are one number per batch) can be wrapped.
+
     ``CrossReplicaLoss(BatchHardTripletLoss(0.2))``: ``y_true`` labels, ``y_pred``
     embeddings, as the wrapped loss. Under a ``tf.distribute`` strategy, each replica
     returns ``L / N`` (``L`` the wrapped loss on the concatenated batch, ``N`` the number
@@ -71,6 +74,7 @@ class CrossReplicaLoss(keras.losses.Loss):
         keras_losses.BatchAllTripletLoss,
         keras_losses.BatchHardTripletLoss,
         keras_losses.BatchSemiHardTripletLoss,
+        keras_losses.SupervisedContrastiveLoss,
     )
 
     def __init__(self, loss, name=None, **kwargs):
@@ -79,7 +83,8 @@ class CrossReplicaLoss(keras.losses.Loss):
         if not isinstance(loss, self._wrappable):
             names = ", ".join(c.__name__ for c in self._wrappable)
             raise ValueError(
-                f"loss must be one of the mining losses of tripletlab.keras_losses ({names}); "
+                "loss must be one of the mining losses of tripletlab.keras_losses or its "
+                f"SupervisedContrastiveLoss ({names}); "
                 f"got {type(loss).__name__}"
             )
         super().__init__(name=name or f"cross_replica_{loss.name}", **kwargs)

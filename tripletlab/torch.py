@@ -25,9 +25,11 @@ counting active triplets, the ``torch.compile`` path) is ``tripletlab._torch_min
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from tripletlab import FRAMEWORK_NAMES, PUBLIC_NAMES, _checks
+from tripletlab import FRAMEWORK_NAMES, PUBLIC_NAMES, _blocks, _checks
 from tripletlab import _torch_mining as _engine
 from tripletlab._checks import COSINE_EPS
 
@@ -575,6 +577,260 @@ def batch_semihard_triplet_loss(
     total, n_pairs, anchors, dtype = _engine.mine(embeddings, labels, metric, mining)
     unit = 1.0 if anchors is None else anchors.unit
     return _finite_loss(total / n_pairs.clamp_min(1) * unit, dtype, "embeddings")
+
+
+# --------------------------------------------------------------------------- softmax losses
+
+
+def _row_blocks(batch: int) -> list[slice]:
+    """The blocks of rows the softmax losses take their logits in: all rows up to
+    ``tripletlab._blocks.WHOLE_MATRIX_ROWS``, above it blocks of about
+    ``BLOCK_ENTRIES`` logits (the sizes of the mining losses), so that memory grows as
+    ``B``, not ``B^2``."""
+    whole, entries = _blocks.WHOLE_MATRIX_ROWS, _blocks.BLOCK_ENTRIES
+    step = batch if batch <= whole else max(1, entries // batch)
+    return [slice(s, min(s + step, batch)) for s in range(0, batch, max(step, 1))]
+
+
+def _leave_out_diagonal(cos: torch.Tensor, rows: slice) -> None:
+    """Set the block's entries ``(i, i)`` to ``-inf``: an anchor is not in its own
+    denominator (the supervised contrastive loss)."""
+    cos.diagonal(offset=rows.start).fill_(-torch.inf)
+
+
+def _leave_out_same_label(labels: torch.Tensor):
+    """The filler that sets to ``-inf`` the entries ``(i, j)``, ``j != i``, of the same
+    label: in-batch false negatives leave the denominator (``info_nce_loss``)."""
+
+    def fill(cos: torch.Tensor, rows: slice) -> None:
+        same = labels[rows, None] == labels[None, :]
+        same.diagonal(offset=rows.start).fill_(False)
+        cos.masked_fill_(same, -torch.inf)
+
+    return fill
+
+
+def _fixed_shift(temperature: float, dtype: torch.dtype) -> bool:
+    """Whether every ``exp(l_ij - 1 / t)`` is a normal number of ``dtype``: then each
+    row's softmax can be shifted by the largest possible logit, ``1 / t`` (cosines are at
+    most 1), instead of by the row's maximum, which costs a pass over the block. Logits
+    are at least ``-1 / t``, so it holds when ``2 / t`` stays below ``-log(tiny)`` (8 to
+    spare: ``t > 0.025`` in float32)."""
+    return 2.0 / temperature < -math.log(torch.finfo(dtype).tiny) - 8.0
+
+
+def _shifted_logits(a: torch.Tensor, b_one: torch.Tensor, temperature: float, shift):
+    """``a_i . b_j / t - shift_i``, ``(R, M)``, in one matrix product: the rows
+    ``[a_i / t, -shift_i]`` times the columns ``[b_j, 1]`` (``b_one``, ``(M, D + 1)``)."""
+    column = shift.expand(a.shape[0]) if shift.dim() == 0 else shift
+    return torch.cat([a / temperature, -column[:, None]], dim=1) @ b_one.T
+
+
+class _SoftmaxRows(torch.autograd.Function):
+    """Per row ``i`` of ``a``: ``(top_i, log_z_i)`` with the logits ``l_ij = a_i . b_j /
+    t`` over the entries ``j`` that ``leave_out`` does not set to ``-inf``, ``top_i`` a
+    shift (no gradient: ``1 / t``, or the row's largest logit for small ``t``, see
+    ``_fixed_shift``) and ``log_z_i = log sum_j exp(l_ij - top_i)``, so that
+    ``logsumexp_j l_ij = top_i + log_z_i``. ``b = None`` means ``b = a``.
+
+    Forward takes the ``(R, M)`` block of logits of each block of rows
+    (``_row_blocks``): one matrix product that already subtracts the shift (a column
+    appended to each side, ``_shifted_logits``), then ``exp`` and a row sum in place; it
+    keeps ``a``, ``b``, ``top`` and ``log_z``, ``O((B + M) D)``, and when the whole matrix
+    is one block (up to 4096 rows) its ``exp(l - top)`` too, which backward scales by
+    ``g_i exp(-log_z_i) / t`` row by row (three matrix products in all, three passes).
+    Above, backward recomputes each block as ``exp(l_ij - top_i - log_z_i + log(|g_i| /
+    t))`` (the softmax times the incoming gradient and ``dl/da = b / t``, folded into the
+    shift; the sign of a negative ``g_i`` multiplies the block after) and takes its
+    products with ``b`` (rows of ``a``) and with the block's rows of ``a`` (added to
+    ``b``): four matrix products in all, and three passes over each block. One block of
+    logits exists at a time. A row with every entry left out has ``log_z = -inf`` and no
+    gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, temperature, leave_out):
+        ctx.same = b is None  # b = a: one input (torch.compile cannot take a tensor twice)
+        b = a if ctx.same else b
+        top = a.new_empty(a.shape[0])
+        log_z = a.new_empty(a.shape[0])
+        fixed = _fixed_shift(temperature, a.dtype)
+        blocks = _row_blocks(a.shape[0])
+        weights = None
+        with torch.autocast(a.device.type, enabled=False):
+            b_one = torch.cat([b, b.new_ones((b.shape[0], 1))], dim=1)
+            for rows in blocks:
+                if fixed:
+                    shift = a.new_tensor(1.0 / temperature)
+                    logits = _shifted_logits(a[rows], b_one, temperature, shift)
+                    leave_out(logits, rows)
+                else:
+                    logits = (a[rows] / temperature) @ b.T
+                    leave_out(logits, rows)
+                    shift = logits.amax(dim=1)
+                    shift = torch.where(torch.isfinite(shift), shift, 0.0)
+                    logits.sub_(shift[:, None])
+                top[rows] = shift
+                log_z[rows] = torch.log(logits.exp_().sum(dim=1))
+        if len(blocks) == 1 and any(ctx.needs_input_grad[:2]):
+            weights = logits  # the whole matrix: kept, not recomputed, in backward
+        ctx.kept = weights is not None
+        ctx.save_for_backward(a, b, top, log_z, *([weights] if ctx.kept else []))
+        ctx.temperature, ctx.leave_out = temperature, leave_out
+        ctx.mark_non_differentiable(top)
+        return top, log_z
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_top, grad_log_z):
+        a, b, top, log_z, *kept = ctx.saved_tensors
+        t = ctx.temperature
+        live = torch.isfinite(log_z) & (grad_log_z != 0)
+        if kept:  # exp(l - top) of the whole matrix; p g / t = that * g exp(-log_z) / t
+            factor = torch.where(live, grad_log_z / t * torch.exp(-log_z), 0.0)
+            with torch.autocast(a.device.type, enabled=False):
+                grad_l = kept[0] * factor[:, None]  # not in place: backward may run twice
+                grad_a, grad_b = grad_l @ b, grad_l.T @ a
+            return (
+                (grad_a + grad_b, None, None, None) if ctx.same else (grad_a, grad_b, None, None)
+            )
+        grad_a, grad_b = torch.zeros_like(a), torch.zeros_like(b)
+        # p_ij |g_i| / t = exp(l_ij - shift_i): |g| folded into the shift, its sign (where
+        # one is negative) applied after; rows without gradient far below (a finite
+        # number: no inf inside the product)
+        magnitude = torch.where(live, grad_log_z.abs() / t, 1.0)
+        shift = torch.where(live, top + log_z - torch.log(magnitude), torch.finfo(a.dtype).max / 4)
+        negative = live & (grad_log_z < 0)
+        signed = torch.compiler.is_compiling() or bool(negative.any())
+        with torch.autocast(a.device.type, enabled=False):
+            b_one = torch.cat([b, b.new_ones((b.shape[0], 1))], dim=1)
+            for rows in _row_blocks(a.shape[0]):
+                grad_l = _shifted_logits(a[rows], b_one, t, shift[rows])
+                ctx.leave_out(grad_l, rows)
+                grad_l.exp_()
+                if signed:
+                    grad_l.mul_(torch.where(negative[rows], -1.0, 1.0)[:, None])
+                grad_a[rows] = grad_l @ b
+                grad_b.addmm_(grad_l.T, a[rows])
+        if ctx.same:
+            return grad_a + grad_b, None, None, None
+        return grad_a, grad_b, None, None
+
+
+def _softmax_inputs(name: str, x, other=None):
+    """Validated rows as unit rows in the computing dtype (zero rows stay zero, with zero
+    gradient): ``(units, dtype)``; with ``other``, both, checked to have the same shape."""
+    x, dtype = _as_matrix(name, x)
+    if other is None:
+        dtype, compute = _promote(dtype)
+        return _normalize(x.to(compute), COSINE_EPS)[0], dtype
+    other_name, y = other
+    y, y_dtype = _as_matrix(other_name, y)
+    _checks.check_same_shape((name, other_name), (tuple(x.shape), tuple(y.shape)))
+    dtype, compute = _promote(dtype, y_dtype)
+    units = (_normalize(v.to(compute), COSINE_EPS)[0] for v in (x, y))
+    return *units, dtype
+
+
+def _check_temperature(temperature: float, compute: torch.dtype) -> None:
+    _checks.check_temperature_in(temperature, torch.finfo(compute).tiny, compute)
+
+
+def _softmax_loss(loss: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``loss`` in ``dtype``; in eager mode a ValueError naming the temperature if it is
+    not finite there (a loss reaches ``2 / temperature``)."""
+    loss = loss.to(dtype)
+    if not torch.compiler.is_compiling() and not torch.isfinite(loss).all():
+        raise _checks.temperature_overflow_error(dtype)
+    return loss
+
+
+def info_nce_loss(
+    queries,
+    keys,
+    temperature: float = 0.05,
+    symmetric: bool = False,
+    labels=None,
+    reduction: str = "mean",
+):
+    """Cross-entropy of ``cos(q_i, k_j) / temperature`` with target ``i``; see
+    ``tripletlab.numpy.info_nce_loss`` (``MultipleNegativesRankingLoss`` with ``scale =
+    1 / temperature``).
+
+    Never forms more than one block of the ``(B, B)`` logits ``l_ij = c_ij / t``: per
+    pair the loss is ``top_i - l_ii + log_z_i``, with the row's shift ``top_i`` and
+    ``log_z_i = log sum_j exp(l_ij - top_i)`` from a custom autograd function over
+    blocks of rows (all of them up to 4096 rows, then blocks of about ``2**24`` logits)
+    that keeps the whole matrix for backward up to 4096 rows and recomputes each block
+    above (``_SoftmaxRows``): ``O(B D)`` memory above 4096 rows, three matrix products of
+    ``B x B x D`` (four above 4096 rows; twice that with ``symmetric=True``) and three
+    passes over the logits. The positives ``l_ii`` are row-wise dot products. The cosines are
+    those of the unit rows, not clipped to [-1, 1] (an excess of an ulp changes nothing).
+    """
+    temperature = _checks.check_temperature(temperature)
+    symmetric = _checks.check_bool("symmetric", symmetric)
+    _checks.check_reduction(reduction)
+    q, k, dtype = _softmax_inputs("queries", queries, ("keys", keys))
+    _check_temperature(temperature, q.dtype)
+    if labels is None:
+        leave_out = _no_leave_out
+    else:
+        leave_out = _leave_out_same_label(_as_labels(labels, q).detach())
+    positive = (q * k).sum(dim=1)
+    top, log_z = _SoftmaxRows.apply(q, k, temperature, leave_out)
+    losses = (top - positive / temperature) + log_z
+    if symmetric:
+        top, log_z = _SoftmaxRows.apply(k, q, temperature, leave_out)
+        losses = (losses + (top - positive / temperature) + log_z) / 2.0
+    return _softmax_loss(_reduce(losses, reduction), dtype)
+
+
+def _no_leave_out(cos: torch.Tensor, rows: slice) -> None:
+    """Every entry stays in the denominator."""
+
+
+def _class_sums(units: torch.Tensor, labels: torch.Tensor):
+    """``(sum of the unit rows of each row's class (B, D), class sizes (B,))``, with
+    autograd: ``O(B D)``, no ``(B, B)`` mask (under ``torch.compile``, whose shapes cannot
+    depend on the labels, the ``(B, B)`` mask times the rows)."""
+    if torch.compiler.is_compiling():
+        same = (labels[:, None] == labels[None, :]).to(units.dtype)
+        return same @ units, same.sum(dim=1).to(labels.dtype)
+    _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+    sums = units.new_zeros((counts.shape[0], units.shape[1])).index_add(0, inverse, units)
+    return sums[inverse], counts[inverse]
+
+
+def supervised_contrastive_loss(embeddings, labels, temperature: float = 0.1):
+    """Khosla et al. (2020) ``L_out``, NT-Xent for two views; see
+    ``tripletlab.numpy.supervised_contrastive_loss``.
+
+    Never forms more than one block of the ``(B, B)`` logits ``l_ij = c_ij / t``. Per
+    anchor the loss is ``top_i - mean_p l_ip + log_z_i``: the shift ``top_i`` and
+    ``log_z_i = log sum_{j != i} exp(l_ij - top_i)`` come from a custom autograd function
+    over blocks of anchors (all of them up to 4096 rows, then blocks of about ``2**24``
+    logits) that keeps the whole matrix for backward up to 4096 rows and recomputes each
+    block above (``_SoftmaxRows``); the positives' sum is ``u_i . (sum of the class's unit
+    rows) - u_i . u_i``, ``O(B D)`` with no ``(B, B)`` mask. Memory ``O(B D)`` plus one
+    block; three matrix products of ``B x B x D`` (four above 4096 rows) and three passes
+    over the logits. The cosines are those of the unit rows, not
+    clipped to [-1, 1]. No anchor with a positive: 0, connected, with zero gradient.
+    """
+    temperature = _checks.check_temperature(temperature)
+    units, dtype = _softmax_inputs("embeddings", embeddings)
+    _check_temperature(temperature, units.dtype)
+    labels = _as_labels(labels, units).detach()
+    if units.shape[0] == 0:
+        return _softmax_loss(units.sum(), dtype)
+    class_sums, class_sizes = _class_sums(units, labels)
+    n_positive = (class_sizes - 1).to(units.dtype)
+    anchors = n_positive > 0
+    positive_sum = (units * class_sums).sum(dim=1) - (units * units).sum(dim=1)
+    top, log_z = _SoftmaxRows.apply(units, None, temperature, _leave_out_diagonal)
+    mean_positive = positive_sum / n_positive.clamp_min(1.0)
+    losses = torch.where(anchors, (top - mean_positive / temperature) + log_z, 0.0)
+    loss = losses.sum() / anchors.sum().clamp_min(1).to(units.dtype)
+    return _softmax_loss(loss, dtype)
 
 
 # --------------------------------------------------------------------------- siamese head

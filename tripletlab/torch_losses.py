@@ -5,16 +5,18 @@ metric fails at construction, not at the first batch) and calls the function of 
 same name in ``tripletlab.torch`` in ``forward``: there is no second copy of any
 formula, and values, gradients, dtypes and edge cases are those of the functions.
 
-============================  ================================  =================================
-class                         forward(...)                      wraps ``tripletlab.torch.``
-============================  ================================  =================================
-``BatchAllTripletLoss``       ``(embeddings, labels)``          ``batch_all_triplet_loss``
-``BatchHardTripletLoss``      ``(embeddings, labels)``          ``batch_hard_triplet_loss``
-``BatchSemiHardTripletLoss``  ``(embeddings, labels)``          ``batch_semihard_triplet_loss``
-``TripletLoss``               ``(anchor, positive, negative)``  ``triplet_loss``
-``ContrastiveLoss``           ``(x1, x2, same)``                ``contrastive_loss``
-``ModifiedTripletLoss``       ``(scores)``                      ``modified_triplet_loss``
-============================  ================================  =================================
+=============================  ================================  =================================
+class                          forward(...)                      wraps ``tripletlab.torch.``
+=============================  ================================  =================================
+``BatchAllTripletLoss``        ``(embeddings, labels)``          ``batch_all_triplet_loss``
+``BatchHardTripletLoss``       ``(embeddings, labels)``          ``batch_hard_triplet_loss``
+``BatchSemiHardTripletLoss``   ``(embeddings, labels)``          ``batch_semihard_triplet_loss``
+``TripletLoss``                ``(anchor, positive, negative)``  ``triplet_loss``
+``ContrastiveLoss``            ``(x1, x2, same)``                ``contrastive_loss``
+``ModifiedTripletLoss``        ``(scores)``                      ``modified_triplet_loss``
+``InfoNCELoss``                ``(queries, keys, labels=None)``  ``info_nce_loss``
+``SupervisedContrastiveLoss``  ``(embeddings, labels)``          ``supervised_contrastive_loss``
+=============================  ================================  =================================
 
 ``BatchAllTripletLoss`` returns the loss only and keeps the fraction of valid triplets
 with a positive loss in ``self.fraction_positive`` (a detached 0-d tensor, ``None``
@@ -41,6 +43,8 @@ __all__ = [
     "TripletLoss",
     "ContrastiveLoss",
     "ModifiedTripletLoss",
+    "InfoNCELoss",
+    "SupervisedContrastiveLoss",
 ]
 
 
@@ -151,3 +155,37 @@ class ModifiedTripletLoss(_Loss):
 
     def forward(self, scores):
         return tl.modified_triplet_loss(scores, self.margin, self.reduction)
+
+
+class InfoNCELoss(_Loss):
+    """``tripletlab.torch.info_nce_loss`` as a module: ``(queries, keys, labels=None) ->
+    loss``, row ``i`` of ``queries`` paired with row ``i`` of ``keys``; ``labels`` (class
+    ids) take in-batch false negatives out of the denominators. sentence-transformers'
+    ``MultipleNegativesRankingLoss(scale=s)`` is ``InfoNCELoss(temperature=1 / s)``."""
+
+    _config = ("temperature", "symmetric", "reduction")
+
+    def __init__(self, temperature: float = 0.05, symmetric: bool = False, reduction="mean"):
+        super().__init__()
+        self.temperature = _checks.check_temperature(temperature)
+        self.symmetric = _checks.check_bool("symmetric", symmetric)
+        self.reduction = _checks.check_reduction(reduction)
+
+    def forward(self, queries, keys, labels=None):
+        return tl.info_nce_loss(
+            queries, keys, self.temperature, self.symmetric, labels, self.reduction
+        )
+
+
+class SupervisedContrastiveLoss(_Loss):
+    """``tripletlab.torch.supervised_contrastive_loss`` as a module: ``(embeddings, labels)
+    -> loss`` (NT-Xent when ``labels`` are instance ids of two views each)."""
+
+    _config = ("temperature",)
+
+    def __init__(self, temperature: float = 0.1):
+        super().__init__()
+        self.temperature = _checks.check_temperature(temperature)
+
+    def forward(self, embeddings, labels):
+        return tl.supervised_contrastive_loss(embeddings, labels, self.temperature)

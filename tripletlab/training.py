@@ -12,8 +12,12 @@ one of the losses in ``LOSSES``, and return a history of per-epoch lists
 - ``precision_at_1``, ``r_precision``, ``map_at_r``: ``tripletlab.metrics`` of the
   embeddings of ``x_val`` / ``y_val`` after the epoch (euclidean distance).
 
+``protocol_split`` is the split of the digits that notebooks 07 and 09 train and score
+on, and ``embed_torch`` a trained PyTorch model's embeddings as a NumPy array.
+
 PyTorch and TensorFlow are imported inside the functions: ``import tripletlab.training``
-loads neither. Notebook: 07_training.
+loads neither. Notebooks: 07_training, 09_softmax_losses (the supervised contrastive
+loss).
 """
 
 from __future__ import annotations
@@ -37,11 +41,13 @@ __all__ = [
     "keras_cnn",
     "train_torch",
     "train_keras",
+    "embed_torch",
+    "protocol_split",
 ]
 
 
 class _Loss(NamedTuple):
-    """One row of the loss table both training loops read."""
+    """One row of the loss table both training loops read: adding a loss is one row."""
 
     function: str  # the backend function (tripletlab.torch / tripletlab.tensorflow)
     keras_class: str | None  # its tripletlab.keras_losses class; None: a function of pairs
@@ -49,6 +55,7 @@ class _Loss(NamedTuple):
     margin: float = 0.2  # the margin when margin=None (the function's default)
     on_pairs: bool = False  # takes (x1, x2, same) on every pair i < j of the batch
     metrics: tuple[str, ...] = ("euclidean", "sqeuclidean", "cosine")
+    settings: tuple[str, ...] = ("margin", "metric")  # what it takes of the loop's settings
 
 
 _LOSS_TABLE = {
@@ -59,13 +66,22 @@ _LOSS_TABLE = {
     ),
     "batch_semihard": _Loss("batch_semihard_triplet_loss", "BatchSemiHardTripletLoss"),
     "contrastive": _Loss(
-        "contrastive_loss", None, margin=1.0, on_pairs=True, metrics=("euclidean",)
+        "contrastive_loss",
+        None,
+        margin=1.0,
+        on_pairs=True,
+        metrics=("euclidean",),
+        settings=("margin",),
+    ),
+    "supervised_contrastive": _Loss(
+        "supervised_contrastive_loss", "SupervisedContrastiveLoss", settings=("temperature",)
     ),
 }
 
 LOSSES = tuple(_LOSS_TABLE)
-"""Loss names: the three mining strategies, batch-hard with the soft margin, and the
-contrastive loss on every pair of the batch."""
+"""Loss names: the three mining strategies, batch-hard with the soft margin, the
+contrastive loss on every pair of the batch, and the supervised contrastive loss
+(Khosla et al. 2020) on the whole batch, which takes a ``temperature`` and no margin."""
 
 SCHEDULES = ("constant", "cosine")
 """Learning-rate schedules: ``constant`` keeps ``lr``; ``cosine`` decays it from ``lr``
@@ -83,14 +99,15 @@ and 1.0 for the contrastive loss; the soft margin has no margin."""
 
 class _Config(NamedTuple):
     """What both loops make of their shared parameters: the table's row of the loss,
-    the margin it gets (``margin=None`` resolved) and the metric."""
+    the margin it gets (``margin=None`` resolved), the metric and the temperature."""
 
     loss: _Loss
     margin: float
     metric: str
+    temperature: float
 
 
-def _config(loss_name, epochs, lr, margin, schedule, metric) -> _Config:
+def _config(loss_name, epochs, lr, margin, schedule, metric, temperature) -> _Config:
     """Validate the parameters both loops share (``p``, ``k`` and ``seed``: ``PKSampler``)."""
     _checks.check_choice("loss_name", loss_name, LOSSES)
     _checks.check_choice("schedule", schedule, SCHEDULES)
@@ -99,13 +116,14 @@ def _config(loss_name, epochs, lr, margin, schedule, metric) -> _Config:
     loss = _LOSS_TABLE[loss_name]
     _checks.check_metric(metric, loss.metrics)
     margin = _checks.check_margin(loss.margin if margin is None else margin)
-    return _Config(loss, margin, metric)
+    return _Config(loss, margin, metric, _checks.check_temperature(temperature))
 
 
 def _loss_arguments(config: _Config) -> dict:
-    """The keyword arguments of the table's function (or Keras class) besides its data."""
-    arguments = {"margin": config.margin, **dict(config.loss.options)}
-    return arguments if config.loss.on_pairs else arguments | {"metric": config.metric}
+    """The keyword arguments of the table's function (or Keras class) besides its data:
+    the loop's settings it takes, then its fixed options."""
+    settings = {name: getattr(config, name) for name in config.loss.settings}
+    return settings | dict(config.loss.options)
 
 
 def _pairs(batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -263,6 +281,7 @@ def train_torch(
     progress: bool = True,
     schedule: str = "constant",
     metric: str = "euclidean",
+    temperature: float = 0.1,
 ) -> dict[str, list[float]]:
     """Train ``model`` (a ``torch.nn.Module``, embeddings out) with Adam on P x K batches.
 
@@ -271,9 +290,12 @@ def train_torch(
     ``batch_all`` (``batch_all_triplet_loss``, whose fraction is recorded),
     ``batch_hard``, ``batch_hard_soft`` (``soft=True``), ``batch_semihard``, or
     ``contrastive`` (``contrastive_loss`` on all ``B (B - 1) / 2`` pairs ``i < j`` of the
-    batch, ``same`` from the labels). ``margin=None``: the loss function's default.
+    batch, ``same`` from the labels), or ``supervised_contrastive``
+    (``supervised_contrastive_loss`` with ``temperature``, default 0.1; it has no margin
+    and compares cosine similarities). ``margin=None``: the loss function's default.
     ``metric``: the distance the three mining losses use (``"euclidean"``,
-    ``"sqeuclidean"`` or ``"cosine"``; the contrastive loss is euclidean only).
+    ``"sqeuclidean"`` or ``"cosine"``; the contrastive loss is euclidean only, the
+    supervised contrastive loss ignores it).
     ``schedule``: the learning rate's, one of ``SCHEDULES``. ``seed_everything(seed)`` is
     called first; ``model`` stays on its device (the data are moved to it). ``progress``
     shows a ``tqdm.auto`` bar over the epochs (a widget in a notebook, text on stderr
@@ -284,7 +306,7 @@ def train_torch(
 
     from tripletlab import torch as tl
 
-    config = _config(loss_name, epochs, lr, margin, schedule, metric)
+    config = _config(loss_name, epochs, lr, margin, schedule, metric, temperature)
     sampler = PKSampler(np.asarray(y_train), p, k, seed=seed)  # validates p, k, seed
     seed_everything(seed)
     device = next(model.parameters()).device
@@ -372,6 +394,7 @@ def train_keras(
     progress: bool = True,
     schedule: str = "constant",
     metric: str = "euclidean",
+    temperature: float = 0.1,
 ) -> dict[str, list[float]]:
     """``train_torch`` for a Keras model: ``compile`` with a ``tripletlab.tensorflow``
     loss and Adam, then ``model.fit`` on the P x K batches.
@@ -384,12 +407,12 @@ def train_keras(
     the batch losses; ``fraction_positive`` is NaN (see the module docstring).
     ``schedule="cosine"`` uses ``keras.optimizers.schedules.CosineDecay`` over the
     ``epochs * len(sampler)`` steps, the same learning rates as ``train_torch``'s.
-    ``progress`` shows a ``tqdm.auto`` bar over the epochs; ``metric`` as in
-    ``train_torch``.
+    ``progress`` shows a ``tqdm.auto`` bar over the epochs; ``metric`` and
+    ``temperature`` as in ``train_torch``.
     """
     import keras
 
-    config = _config(loss_name, epochs, lr, margin, schedule, metric)
+    config = _config(loss_name, epochs, lr, margin, schedule, metric, temperature)
     sampler = PKSampler(np.asarray(y_train), p, k, seed=seed)
     seed_everything(seed)
     keras.utils.set_random_seed(seed)
@@ -420,3 +443,51 @@ def train_keras(
     finally:
         bar.close()
     return history
+
+
+def embed_torch(model, x) -> np.ndarray:
+    """``model``'s embeddings of the rows of ``x`` as a float32 NumPy array, in eval mode
+    and without gradients; ``x`` goes to the model's device as float32."""
+    import torch
+
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        x = torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
+        return model(x).cpu().numpy()
+
+
+def protocol_split(seed: int = 0, validation_classes=(4, 5, 6)) -> dict[str, np.ndarray]:
+    """The digits split of notebook 07's protocol, as a dict of arrays.
+
+    From ``load_digits()``: ``x_test, y_test`` are the unseen classes 7-9. The training
+    classes 0-6 are split by a permutation drawn from ``np.random.default_rng(seed)``
+    (the generator ``seed_everything(seed)`` returns): the first three quarters are
+    ``x_fit, y_fit`` (the training images), the rest ``x_seen, y_seen`` (new images of
+    the training classes). ``x_fit`` is split again by class for choosing the settings:
+    ``x_val, y_val`` hold ``validation_classes``, ``x_dev, y_dev`` the other training
+    classes. Each set keeps the order of ``load_digits``.
+    """
+    from tripletlab.data import load_digits
+
+    seed = _checks.check_int("seed", seed)
+    digits = load_digits()
+    order = np.random.default_rng(seed).permutation(len(digits.y_train))
+    n_fit = 3 * len(order) // 4
+    fit, seen = np.sort(order[:n_fit]), np.sort(order[n_fit:])
+    split = {
+        "x_fit": digits.x_train[fit],
+        "y_fit": digits.y_train[fit],
+        "x_seen": digits.x_train[seen],
+        "y_seen": digits.y_train[seen],
+        "x_test": digits.x_test,
+        "y_test": digits.y_test,
+    }
+    in_val = np.isin(split["y_fit"], validation_classes)
+    split |= {
+        "x_dev": split["x_fit"][~in_val],
+        "y_dev": split["y_fit"][~in_val],
+        "x_val": split["x_fit"][in_val],
+        "y_val": split["y_fit"][in_val],
+    }
+    return split
