@@ -11,15 +11,17 @@ from cases import METRICS, MINING, layouts, mining_call, mining_oracle
 import tripletlab._blocks as blocks
 import tripletlab._torch_mining as engine
 
-# (module, name) -> value: the block sizes are shared by both engines, FEW_POSITIVES is
-# the torch engine's own
-WHOLE, ENTRIES, FEW = (
+# (module, name) -> value: the block sizes are shared by both engines; the CPU's cache
+# blocks and FEW_POSITIVES are the torch engine's own
+WHOLE, ENTRIES, CACHE, FEW = (
     (blocks, "WHOLE_MATRIX_ROWS"),
     (blocks, "BLOCK_ENTRIES"),
+    (blocks, "CACHE_BLOCK_ENTRIES"),
     (engine, "FEW_POSITIVES"),
 )
 PATHS = {
     "whole matrix, binary search": {FEW: 0},
+    "cache-sized blocks (the CPU default above 1024 rows)": {CACHE: 40},
     "blocks of one row": {WHOLE: 0, ENTRIES: 1},
     "blocks of a few rows": {WHOLE: 0, ENTRIES: 40},
     "blocks, binary search": {WHOLE: 0, ENTRIES: 40, FEW: 0},
@@ -102,6 +104,27 @@ def test_every_path_passes_gradcheck(tl, monkeypatch, path):
             x = to_backend("torch", rng.normal(size=(8, 4))).requires_grad_(True)
             fn = lambda z, k=kind, m=metric: mining_call(tl, k, z, labels, 0.3, m)  # noqa: E731
             assert torch.autograd.gradcheck(fn, [x], eps=1e-6, atol=1e-6), (kind, metric)
+
+
+def test_a_cpu_batch_past_the_cache_size_goes_in_blocks_of_at_most_that_many_distances(
+    tl, monkeypatch
+):
+    """On a CPU the engine takes blocks of at most ``CACHE_BLOCK_ENTRIES`` distances
+    (speed: its eager passes stay in the cache) even below ``WHOLE_MATRIX_ROWS``; up to
+    that many distances it keeps the whole matrix."""
+    import torch
+
+    x, labels = (to_backend("torch", a) for a in layouts()["balanced P x K"])
+    batch = x.shape[0]
+    monkeypatch.setattr(blocks, "CACHE_BLOCK_ENTRIES", batch * batch)
+    assert engine.Anchors(x, labels, "euclidean").whole
+    monkeypatch.setattr(blocks, "CACHE_BLOCK_ENTRIES", 40)
+    anchors = engine.Anchors(x, labels, "euclidean")
+    sizes = [rows.stop - rows.start for rows in anchors.blocks]
+    assert not anchors.whole and max(sizes) * batch <= 40
+    assert torch.equal(
+        torch.cat([torch.arange(batch)[rows] for rows in anchors.blocks]), torch.arange(batch)
+    )
 
 
 @pytest.mark.parametrize("path", ["blocks of a few rows"])

@@ -108,15 +108,26 @@ class Anchors:
         self.x, self.labels, self.metric = x, labels, metric
         self.members, self.is_positive, self.n_negatives = class_members(labels)
         batch = x.shape[0]
-        self.whole = torch.compiler.is_compiling() or batch <= _blocks.WHOLE_MATRIX_ROWS
-        step = batch if self.whole else max(1, _blocks.BLOCK_ENTRIES // batch)
+        entries = _blocks.BLOCK_ENTRIES
+        if x.device.type == "cpu":  # blocks that stay in cache between the eager passes
+            entries = min(entries, _blocks.CACHE_BLOCK_ENTRIES)
+        self.whole = torch.compiler.is_compiling() or (
+            batch <= _blocks.WHOLE_MATRIX_ROWS and batch * batch <= entries
+        )
+        step = batch if self.whole else max(1, entries // batch)
         self.blocks = [slice(s, min(s + step, batch)) for s in range(0, batch, step)]
+        self._ids = None  # which rows are identical, where some are and blocks are taken
         if not self.whole:
             rows = _tl._normalize(x, COSINE_EPS)[0] if metric == "cosine" else x
-            self._ids = torch.unique(rows.detach(), dim=0, return_inverse=True)[1]
+            distinct, ids = torch.unique(rows.detach(), dim=0, return_inverse=True)
+            self._ids = ids if distinct.shape[0] < batch else None
         self.scale = _tl._power_of_two_scale(_tl._max_abs(x))
         # the unit the losses are summed in: distances of any size add up without overflow
         self.unit = torch.ones_like(self.scale) if metric == "cosine" else self.scale
+        self.scaled = None  # the L2 metrics' rows / scale, read by every block
+        if metric in _L2:
+            self.scaled = x.detach() / self.scale
+            self.sq_norms = (self.scaled * self.scaled).sum(dim=1)
 
     def negative(self, rows: slice) -> torch.Tensor:
         """``(R, B)``: True where row ``n`` is a negative of the anchor."""
@@ -129,17 +140,16 @@ class Anchors:
         """``(R, B)`` squared L2 distances of the rows divided by ``scale``, without
         autograd: one matrix product, then in-place passes."""
         with torch.no_grad():
-            scaled = self.x / self.scale
-            gram = _tl._matmul_t(scaled[rows], scaled)
+            gram = _tl._matmul_t(self.scaled[rows], self.scaled)
             if self.whole:
                 row_norms = col_norms = gram.diagonal()  # identical rows at exactly 0
             else:
-                col_norms = (scaled * scaled).sum(dim=1)
+                col_norms = self.sq_norms
                 row_norms = col_norms[rows]
             # (the broadcast sum written out with expand: a faster kernel)
             sq = torch.add(row_norms[:, None].expand_as(gram), col_norms[None, :].expand_as(gram))
             sq = sq.sub_(gram, alpha=2.0).clamp_min_(0.0)
-            return sq if self.whole else sq.masked_fill_(self._twins(rows), 0.0)
+            return sq if self._ids is None else sq.masked_fill_(self._twins(rows), 0.0)
 
     def distances(self, x: torch.Tensor, rows: slice) -> torch.Tensor:
         """``(R, B)`` cosine or L1 distances of the anchors to every row of ``x`` (this
@@ -149,32 +159,50 @@ class Anchors:
         if self.metric == "l1":
             return torch.cdist(x[rows], x, p=1.0)
         unit, _ = _tl._normalize(x, COSINE_EPS)
-        return _tl._unit_distances(unit[rows], unit).masked_fill(self._twins(rows), 0.0)
+        dist = _tl._unit_distances(unit[rows], unit)
+        return dist if self._ids is None else dist.masked_fill(self._twins(rows), 0.0)
 
 
-def gram_vjp(grad_sq, scaled, rows):
-    """The gradient of ``sum grad_sq * sq`` with respect to the rows, where
+class Gradient:
+    """The gradient of a mined sum with respect to the rows, added up block by block:
+    ``rows`` ``(B, D)``, plus ``columns[j] * scaled[j]`` (``(B,)``), the column sums of
+    every block's ``gram_vjp``, applied once at the end (``total``) instead of once per
+    block."""
+
+    def __init__(self, x: torch.Tensor):
+        self.rows = torch.zeros_like(x)
+        self.columns = x.new_zeros(x.shape[0])
+
+    def total(self, scaled: torch.Tensor | None) -> torch.Tensor:
+        if scaled is not None:
+            self.rows.addcmul_(self.columns[:, None], scaled, value=2.0)
+        return self.rows
+
+
+def gram_vjp(grad_sq, scaled, rows, out: Gradient):
+    """Add to ``out`` the gradient of ``sum grad_sq * sq`` with respect to the rows, where
     ``sq[i, j] = |s_i|^2 + |s_j|^2 - 2 s_i . s_j`` for the rows ``s = scaled[rows]`` and
-    every row ``s_j``: two matrix products and two sums, ``(R, B) -> (B, D)``."""
-    grad = 2.0 * (grad_sq.sum(dim=0)[:, None] * scaled - grad_sq.mT @ scaled[rows])
-    grad[rows] += 2.0 * (grad_sq.sum(dim=1)[:, None] * scaled[rows] - grad_sq @ scaled)
-    return grad
+    every row ``s_j``: two matrix products and two sums, ``(R, B) -> (B, D)``, in place."""
+    out.columns += grad_sq.sum(dim=0)
+    out.rows.addmm_(grad_sq.mT, scaled[rows], alpha=-2.0)
+    block = out.rows[rows]
+    block.addcmul_(grad_sq.sum(dim=1)[:, None], scaled[rows], value=2.0)
+    block.addmm_(grad_sq, scaled, alpha=-2.0)
 
 
-def pair_vjp(grad_sq, columns, scaled, rows):
+def pair_vjp(grad_sq, columns, scaled, rows, out: Gradient):
     """``gram_vjp`` for ``k`` picked entries per row, ``grad_sq`` ``(R, k)`` at
     ``columns``: ``dsq / ds_i = 2 (s_i - s_j) = -dsq / ds_j``, summed per row;
     ``O(R k D)``, no ``(R, B)`` matrix and no ``B x B`` product. (``index_put_`` with
     ``accumulate``: deterministic on CUDA too.)"""
     pulls = (2.0 * grad_sq)[:, :, None] * (scaled[rows][:, None, :] - scaled[columns])
-    grad = torch.zeros_like(scaled)
-    grad.index_put_((columns.reshape(-1),), pulls.reshape(-1, scaled.shape[1]).neg(), True)
-    grad[rows] += pulls.sum(dim=1)
-    return grad
+    out.rows.index_put_((columns.reshape(-1),), pulls.reshape(-1, scaled.shape[1]).neg(), True)
+    out.rows[rows] += pulls.sum(dim=1)
 
 
-def block_terms(anchors: Anchors, rows: slice, mining: Mining, with_grad: bool):
-    """``(value, counts, gradient of value or None)`` of one block of anchors.
+def block_terms(anchors: Anchors, rows: slice, mining: Mining, grad: Gradient | None):
+    """``(value, counts)`` of one block of anchors; the value's gradient with respect to
+    the rows is added to ``grad``, unless it is None.
 
     ``mining.select(key, members, is_positive, negative) -> (columns, chosen)`` picks,
     without gradient, the distances the loss uses: ``columns`` ``(R, k)``, or None for
@@ -194,13 +222,14 @@ def block_terms(anchors: Anchors, rows: slice, mining: Mining, with_grad: bool):
     negative = anchors.negative(rows)
     if anchors.metric not in _L2:
         with torch.enable_grad():
-            x = anchors.x.detach().requires_grad_(with_grad)
+            x = anchors.x.detach().requires_grad_(grad is not None)
             dist = anchors.distances(x, rows)
             columns, chosen = mining.select(dist.detach(), members, is_positive, negative)
             picked = dist if columns is None else dist.gather(1, columns)
             value, counts = mining.loss_of(picked / anchors.unit, chosen, anchors.unit)
-            grad = torch.autograd.grad(value, x)[0] if with_grad else None
-        return value.detach(), counts, grad
+            if grad is not None:
+                grad.rows += torch.autograd.grad(value, x)[0]
+        return value.detach(), counts
     sq, scale = anchors.l2_keys(rows), anchors.scale
 
     def root_and_distance(sq):
@@ -219,21 +248,22 @@ def block_terms(anchors: Anchors, rows: slice, mining: Mining, with_grad: bool):
         columns, chosen = mining.select(sq, members, is_positive, negative)
         root, dist = root_and_distance(sq.gather(1, columns))
     with torch.enable_grad():
-        dist.requires_grad_(with_grad)
+        dist.requires_grad_(grad is not None)
         value, counts = mining.loss_of(dist / anchors.unit, chosen, anchors.unit)
-        grad_dist = torch.autograd.grad(value, dist)[0] if with_grad else None
-    if not with_grad:
-        return value.detach(), counts, None
+        grad_dist = None if grad is None else torch.autograd.grad(value, dist)[0]
+    if grad is None:
+        return value.detach(), counts
     # with x = s * scaled: d = s sqrt(sq) gives dx = grad_dist / (2 sqrt(sq)) dsq/dscaled,
     # d = s^2 sq gives dx = s grad_dist dsq/dscaled
     if root is None:
         grad_sq = grad_dist * scale
     else:
         grad_sq = grad_dist.mul_(0.5).div_(root).masked_fill_(root == 0, 0.0)
-    scaled = anchors.x.detach() / scale
     if columns is None:
-        return value.detach(), counts, gram_vjp(grad_sq, scaled, rows)
-    return value.detach(), counts, pair_vjp(grad_sq, columns, scaled, rows)
+        gram_vjp(grad_sq, anchors.scaled, rows, grad)
+    else:
+        pair_vjp(grad_sq, columns, anchors.scaled, rows, grad)
+    return value.detach(), counts
 
 
 class MinedSum(torch.autograd.Function):
@@ -243,15 +273,13 @@ class MinedSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, anchors, mining, with_grad):
-        total, counts, grad = 0.0, 0, torch.zeros_like(x) if with_grad else None
+        total, counts, grad = 0.0, 0, Gradient(x) if with_grad else None
         for rows in anchors.blocks:
             # autocast off: the backward passes run here would otherwise run in half
             with torch.autocast(x.device.type, enabled=False):
-                value, block_counts, block_grad = block_terms(anchors, rows, mining, with_grad)
+                value, block_counts = block_terms(anchors, rows, mining, grad)
             total, counts = total + value, counts + block_counts
-            if with_grad:
-                grad += block_grad
-        ctx.grad = grad
+        ctx.grad = None if grad is None else grad.total(anchors.scaled)
         ctx.mark_non_differentiable(counts)
         return total, counts
 
@@ -297,10 +325,11 @@ def bucket_of(thresholds, values, strict: bool):
     width = thresholds.shape[1]
     if width > FEW_POSITIVES or torch.compiler.is_compiling():
         return torch.searchsorted(thresholds, values, side="left" if strict else "right")
-    bucket = torch.zeros_like(values, dtype=torch.uint8)
+    compare = torch.gt if strict else torch.ge
+    bucket = compare(values, thresholds[:, :1]).view(torch.uint8)
     past = torch.empty_like(values, dtype=torch.bool)
-    for j in range(width):
-        (torch.gt if strict else torch.ge)(values, thresholds[:, j : j + 1], out=past)
+    for j in range(1, width):
+        compare(values, thresholds[:, j : j + 1], out=past)
         bucket += past.view(torch.uint8)
     return bucket.to(torch.int64)
 
@@ -354,7 +383,7 @@ def active_triplet_weights(dist, members, is_positive, negative, margin):
     width = threshold.shape[1]
     weights = bucket.to(dist.dtype).sub_(width)  # -c_an on negatives, 0 elsewhere
     per_bucket = bucket.new_zeros((dist.shape[0], width + 1))
-    per_bucket.scatter_add_(1, bucket, torch.ones_like(bucket))
+    per_bucket.scatter_add_(1, bucket, bucket.new_ones(()).expand_as(bucket))
     c_ap = per_bucket.cumsum(dim=1)[:, :width]  # negatives with D[a, n] < t_p
     weights.scatter_add_(1, members.gather(1, order), c_ap.to(dist.dtype))
     return weights, c_ap.sum()  # N can pass 2^24: counted exactly
