@@ -384,10 +384,11 @@ print(f"active triplets of anchor {a}: {c_an.sum()} (c_an and c_ap both count th
 # closest positive are those of the buckets after $j$, so the nearest negative of each
 # bucket and a running minimum over the buckets give every pair its semi-hard negative.
 #
-# Memory: one float64 cube against one float32 distance matrix. Above a few thousand
-# rows (`WHOLE_MATRIX_ROWS` in `tripletlab._blocks`) the PyTorch backend goes further
-# and works on blocks of anchor rows (about `BLOCK_ENTRIES` distances each), computing
-# each block's gradient at once, so that its memory grows as $B$, not $B^2$.
+# Memory: one float64 cube against one float32 distance matrix. The PyTorch backend goes
+# further and works on blocks of anchor rows, computing each block's gradient at once:
+# above a few thousand rows (`WHOLE_MATRIX_ROWS` in `tripletlab._blocks`) so that its
+# memory grows as $B$, not $B^2$, and on a CPU already above about a million distances
+# (`CACHE_BLOCK_ENTRIES`), so that the dozen passes over a block find it in the cache.
 
 # %%
 print("     B   cube, float64   B x B, float32")

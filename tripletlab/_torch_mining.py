@@ -15,8 +15,12 @@ two, so that only picked entries get a square root), or is the distance itself w
 **Blocks and the closed-form gradient.** ``Anchors`` holds a validated batch seen from
 its anchors: each anchor's class ``members`` (``class_members``: the ``m`` rows of the
 largest class, so sorts and searches run over ``m``, not ``B``) and its distances to
-every row, for the whole batch up to ``tripletlab._blocks.WHOLE_MATRIX_ROWS`` rows, or
-for blocks of anchor rows of about ``tripletlab._blocks.BLOCK_ENTRIES`` distances above.
+every row, for the whole batch or for blocks of anchor rows: on a CPU blocks of at most
+``tripletlab._blocks.CACHE_BLOCK_ENTRIES`` distances (about a million: the dozen eager
+passes over a block then read it from the cache, not from memory; at ``B = 4096`` this
+made batch-all 1.5x faster), elsewhere the whole batch up to
+``tripletlab._blocks.WHOLE_MATRIX_ROWS`` rows and blocks of about ``BLOCK_ENTRIES``
+distances above.
 ``MinedSum`` is an ``autograd.Function`` whose forward computes each block's value *and*
 its gradient (``block_terms``), so that one block of distances exists at a time;
 backward only scales the summed gradient. For the L2 metrics no ``(R, B)`` autograd
@@ -98,10 +102,11 @@ class Anchors:
     """A validated batch seen from its anchors: class members, negatives, and the
     distances of blocks of anchor rows to every row.
 
-    One block (all rows) up to ``_blocks.WHOLE_MATRIX_ROWS`` rows and under ``torch.compile``;
-    above, blocks of about ``_blocks.BLOCK_ENTRIES`` distances. The norms of a block cannot all
-    come from its own Gram diagonal, so there identical rows (``torch.unique``) are set
-    to distance exactly 0, as the whole matrix gives them.
+    One block (all rows) under ``torch.compile`` and up to ``_blocks.WHOLE_MATRIX_ROWS``
+    rows (on a CPU, up to ``_blocks.CACHE_BLOCK_ENTRIES`` distances); above, blocks of
+    about ``_blocks.BLOCK_ENTRIES`` (on a CPU ``CACHE_BLOCK_ENTRIES``) distances. The
+    norms of a block cannot all come from its own Gram diagonal, so there identical rows
+    (``torch.unique``) are set to distance exactly 0, as the whole matrix gives them.
     """
 
     def __init__(self, x: torch.Tensor, labels: torch.Tensor, metric: str):

@@ -495,8 +495,8 @@ def batch_all_triplet_loss(embeddings, labels, margin: float = 0.2, metric: str 
     active triplets of the pair ``(a, p)`` and ``c_an`` those of ``(a, n)``. The counts
     come from sorting each anchor's ``m`` positive thresholds (``m``: the largest class)
     and one binary search per negative, ``O(B^2 log m)``; the loss is then one weighted
-    sum of the distances, whose gradient is exactly the triplet cube's. Above
-    ``tripletlab._blocks.WHOLE_MATRIX_ROWS`` rows the anchors are taken in blocks.
+    sum of the distances, whose gradient is exactly the triplet cube's. The anchors
+    are taken in blocks (see ``tripletlab._torch_mining.Anchors``).
     """
     margin = _checks.check_margin(margin)
 
@@ -527,7 +527,7 @@ def batch_hard_triplet_loss(
     (``argmax`` / ``argmin``; of tied examples the lowest index, as in TensorFlow), and
     only the ``2B`` chosen distances carry one. For the L2 metrics the ranking key is
     the squared distance, and the square root is taken of the chosen entries only.
-    Above ``tripletlab._blocks.WHOLE_MATRIX_ROWS`` rows the anchors are taken in blocks.
+    The anchors are taken in blocks (see ``tripletlab._torch_mining.Anchors``).
     """
     margin = _checks.check_margin(margin)
     soft = _checks.check_bool("soft", soft)
@@ -563,8 +563,8 @@ def batch_semihard_triplet_loss(
     for the fallback to the farthest negative), as a stable sort of the negatives does,
     in both frameworks. "Farther" compares the distances themselves (for the euclidean
     metric not the squared ones, which can differ where the roots are equal). Only the
-    chosen distances carry a gradient. Above ``tripletlab._blocks.WHOLE_MATRIX_ROWS``
-    rows the anchors are taken in blocks (``_torch_mining.semihard_columns``).
+    chosen distances carry a gradient. The anchors are taken in blocks (see
+    ``tripletlab._torch_mining.Anchors``; the search: ``semihard_columns``).
     """
     margin = _checks.check_margin(margin)
 
