@@ -504,17 +504,17 @@ for size in (2048, 4096):
         k: 1 / float(timed[(f"tl.torch {k}", size)]["x_PML"])
         for k in ("batch-all", "semi-hard", "batch-hard")
     }
-    assert speedup["batch-all"] > 10 and speedup["semi-hard"] > 10 and speedup["batch-hard"] > 2
+    assert speedup["batch-all"] > 5 and speedup["semi-hard"] > 5 and speedup["batch-hard"] > 2
     assert all(float(timed[(f"tl.torch {k}", size)]["x_matmul"]) < 10 for k in speedup)
 assert peak < 1024 and ("PML batch-all", 8192) not in timed
 kinds = ("batch-all", "batch-hard", "semi-hard")
 for size in (2048, 4096):
     tf_ratio = {k: float(timed[(f"tl.tf {k}", size)]["x_torch"]) for k in kinds}
     print(f"B = {size}, TensorFlow / PyTorch:", ", ".join(f"{k} {tf_ratio[k]:.2f}" for k in kinds))
-    assert max(tf_ratio.values()) < 2
+    assert max(tf_ratio.values()) < 1.5
     miner = 1 / float(timed[("tl.torch batch-all", size)]["x_PML_miner"])
     print(f"B = {size}, batch-all: {miner:.0f}x faster than PML's miner + loss")
-    assert miner > 10
+    assert miner > 5
 tf_peak = max(float(timed[(f"tl.tf {k}", 16384)]["peak_mib"]) for k in kinds)
 first_call = float(timed[("tl.tf batch-all", 2048)]["first_s"])
 print(f"B = 16384: TensorFlow peaks at {tf_peak / 1024:.2f} GiB")
@@ -531,7 +531,7 @@ ax.legend(fontsize=7)
 plt.show()
 
 # %% [markdown]
-# In these results, batch-all and semi-hard are more than ten times faster than PML's
+# In these results, batch-all and semi-hard are more than five times faster than PML's
 # triplet paths at $B = 2048$ and $4096$ (PML materialises every triplet,
 # $B (K - 1)(B - K)$ of them: 29 million at $B = 2048$), batch-hard is more than twice
 # as fast as PML's `BatchHardMiner`, and each of the three costs less than ten Gram
@@ -539,9 +539,12 @@ plt.show()
 # path is skipped from $B = 8192$ on (its triplets' indices alone would take more than
 # 10 GiB, computed below); with its row blocks, tripletlab runs $B = 16384$ in under
 # 1 GiB in PyTorch and under 4 GiB in TensorFlow (whose runtime alone takes about
-# 0.6 GiB). TensorFlow's losses take less than twice PyTorch's time (the ratios are
-# printed above): it counts the same way, in compiled kernels; PML's miner, which
-# first builds every triplet, is more than ten times slower still.
+# 0.6 GiB). TensorFlow's losses take less than 1.5 times PyTorch's time (the ratios
+# are printed above): it counts the same way, in compiled kernels. PML's miner, which
+# first builds every triplet, is more than five times slower than tripletlab's
+# batch-all. These ratios move with the CPU and the machine's load (the file names the
+# machine); the thresholds above are far enough below them to hold on the machines
+# this project has measured.
 
 # %%
 n_triplets = 8192 * 7 * (8192 - 8)  # B (K - 1)(B - K) at B = 8192, K = 8

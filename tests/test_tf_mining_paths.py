@@ -165,3 +165,23 @@ def test_the_gradient_is_computed_only_where_a_tape_records(tl, monkeypatch):
     want = loss_and_grad(tl, "batch_all", x, labels, "euclidean")
     assert float(loss) == pytest.approx(want[0], rel=1e-12)
     np.testing.assert_allclose(to_numpy(grad), want[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_searchsorted_by_merging_counts_as_tf_searchsorted_under_xla(side):
+    """Under XLA the engine counts by one merged sort (``tf.searchsorted`` there would
+    compare all pairs); ties, repeats and infinities count as ``tf.searchsorted`` does."""
+    import tensorflow as tf
+
+    from tripletlab import _tf_mining
+
+    rng = np.random.default_rng(3)
+    merged = tf.function(lambda a, b: _tf_mining.searchsorted(a, b, side), jit_compile=True)
+    for rows, n, k in [(1, 1, 1), (3, 7, 5), (4, 12, 2), (2, 3, 11)]:
+        seq = rng.integers(-3, 4, size=(rows, n)).astype(np.float32)
+        seq[rng.random(seq.shape) < 0.2] = -np.inf
+        seq.sort(axis=1)
+        values = rng.integers(-4, 5, size=(rows, k)).astype(np.float32)
+        values[rng.random(values.shape) < 0.2] = np.inf
+        want = tf.searchsorted(seq, values, side=side, out_type=tf.int32).numpy()
+        np.testing.assert_array_equal(merged(seq, values).numpy(), want)

@@ -497,8 +497,8 @@ def speed_table(rows: list[dict], sizes=(2048, 4096, 16384)) -> str:
     and one Gram product (``<out>/speed_table.md``, pasted into the README)."""
 
     def time_of(row):
-        if row is None or "seconds" not in row:
-            return "skipped" if row is not None else ""
+        if not row or "seconds" not in row:  # not run, or skipped
+            return "skipped" if row else ""
         seconds = row["seconds"]
         return f"{seconds * 1e3:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 

@@ -83,6 +83,34 @@ def in_xla_context() -> bool:
     return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
+def searchsorted(sorted_sequence: tf.Tensor, values: tf.Tensor, side: str) -> tf.Tensor:
+    """``tf.searchsorted(sorted_sequence, values, side, out_type=tf.int32)``, row by row:
+    ``(R, n), (R, k) -> (R, k)``, the number of entries ``< value`` (``"left"``) or
+    ``<= value`` (``"right"``).
+
+    Under XLA ``tf.searchsorted`` compares every value with every entry, an ``(R, k, n)``
+    tensor (5 GB at ``R = k = n = 1024``). There both are merged by one stable sort
+    instead: on ties the entries come first for ``"right"`` (they count), the values
+    first for ``"left"``; a value's count is the number of entries before it in the
+    merged order. ``O(R (n + k) log(n + k))`` time, ``O(R (n + k))`` memory.
+    """
+    if not in_xla_context():
+        return tf.searchsorted(sorted_sequence, values, side=side, out_type=tf.int32)
+    entries, count = tf.ones_like(sorted_sequence, tf.int32), tf.shape(values)[1]
+    if side == "right":
+        merged = tf.concat([sorted_sequence, values], axis=1)
+        is_entry = tf.concat([entries, tf.zeros_like(values, tf.int32)], axis=1)
+        at = slice(tf.shape(sorted_sequence)[1], None)
+    else:
+        merged = tf.concat([values, sorted_sequence], axis=1)
+        is_entry = tf.concat([tf.zeros_like(values, tf.int32), entries], axis=1)
+        at = slice(0, count)
+    order = tf.argsort(merged, axis=1, stable=True)
+    before = tf.cumsum(tf.gather(is_entry, order, batch_dims=1), axis=1)
+    position = tf.argsort(order, axis=1, stable=True)  # where each merged entry went
+    return tf.gather(before, position[:, at], batch_dims=1)
+
+
 def class_members(labels: tf.Tensor, static_width: bool = False):
     """``(members, is_positive, n_negatives)``: ``(B, m)`` int32, ``(B, m)``, ``(B,)``.
 
@@ -94,8 +122,8 @@ def class_members(labels: tf.Tensor, static_width: bool = False):
     batch = tf.shape(labels)[0]
     order = tf.argsort(labels, stable=True)
     sorted_labels = tf.gather(labels, order)[None, :]
-    start = tf.searchsorted(sorted_labels, labels[None, :], side="left", out_type=tf.int32)[0]
-    count = tf.searchsorted(sorted_labels, labels[None, :], side="right", out_type=tf.int32)[0]
+    start = searchsorted(sorted_labels, labels[None, :], side="left")[0]
+    count = searchsorted(sorted_labels, labels[None, :], side="right")[0]
     count -= start
     width = batch if static_width else tf.maximum(tf.reduce_max(count), 1)
     slot = tf.range(width)
@@ -134,10 +162,15 @@ def _infinity(like: tf.Tensor) -> tf.Tensor:
 
 def _by_width(members, compare, sort):
     """``compare()`` up to ``MANY_POSITIVES`` members per anchor, else ``sort()``; a
-    ``tf.cond`` where the width is not known while tracing."""
+    ``tf.cond`` where the width is not known while tracing, except inside a caller's
+    ``jit_compile=True``: there the width is ``B`` and XLA reserves memory for both
+    branches of a ``tf.cond``, the ``(B, B, B)`` comparisons included (5 GB at
+    ``B = 1024``), so it sorts."""
     width = members.shape[1]
     if width is not None:
         return compare() if width <= MANY_POSITIVES else sort()
+    if in_xla_context():
+        return sort()
     return tf.cond(tf.shape(members)[1] <= MANY_POSITIVES, compare, sort)
 
 
@@ -163,7 +196,7 @@ def _scatter_to_members(weights, members, values):
 def sorted_active_triplet_weights(dist, members, is_positive, negative, margin):
     """``active_triplet_weights`` by the bucket method of ``tripletlab._torch_mining``:
     each anchor's thresholds sorted, each negative put in the bucket
-    ``#{p : t_p <= D[a, n]}`` (``tf.searchsorted``), then ``c_an = m - bucket`` and
+    ``#{p : t_p <= D[a, n]}`` (``searchsorted``), then ``c_an = m - bucket`` and
     ``c_ap`` a cumulative sum of the negatives per bucket. ``O(B^2 log m)``."""
     infinity = _infinity(dist)
     thresholds = hinge_thresholds(tf.gather(dist, members, batch_dims=1), margin)
@@ -171,7 +204,7 @@ def sorted_active_triplet_weights(dist, members, is_positive, negative, margin):
     order = tf.argsort(threshold, axis=1, stable=True)  # pads first
     threshold = tf.gather(threshold, order, batch_dims=1)
     farther = tf.where(negative, dist, infinity)  # non-negatives: past every t_p
-    bucket = tf.searchsorted(threshold, farther, side="right", out_type=tf.int32)
+    bucket = searchsorted(threshold, farther, side="right")
     rows, width = tf.shape(dist)[0], tf.shape(threshold)[1]
     weights = tf.cast(bucket - width, dist.dtype)  # -c_an on negatives, 0 elsewhere
     flat = bucket + (width + 1) * tf.range(rows)[:, None]
@@ -236,7 +269,7 @@ def sorted_semihard_columns(key, members, is_positive, negative):
     sorted_negatives = tf.gather(farther, order, batch_dims=1)
     n_negatives = tf.reduce_sum(tf.cast(negative, tf.int32), axis=1, keepdims=True)
     positive_key = tf.gather(key, members, batch_dims=1)
-    beyond = tf.searchsorted(sorted_negatives, positive_key, side="right", out_type=tf.int32)
+    beyond = searchsorted(sorted_negatives, positive_key, side="right")
     rank = tf.maximum(tf.where(beyond < n_negatives, beyond, n_negatives - 1), 0)
     pairs = is_positive & (n_negatives > 0)
     return tf.concat([members, tf.gather(order, rank, batch_dims=1)], axis=1), pairs
@@ -319,6 +352,27 @@ def pair_vjp(grad_sq, columns, scaled, rows_scaled):
     return grad, tf.reduce_sum(pulls, axis=1)
 
 
+def picked_vjp(grad_sq, columns, scaled, rows_scaled):
+    """``pair_vjp`` for up to ``2 * MANY_POSITIVES`` picked columns per row; above (a
+    caller's ``jit_compile=True``, where ``k = 2B``), whose ``(R, k, D)`` differences
+    would take ``O(B^2 D)`` memory, the picked entries are added into an ``(R, B)``
+    matrix and carried by ``gram_vjp`` (two matrix products)."""
+
+    def dense():
+        rows, batch = tf.shape(columns)[0], tf.shape(scaled)[0]
+        flat = tf.reshape(columns + batch * tf.range(rows)[:, None], [-1])
+        summed = tf.math.unsorted_segment_sum(tf.reshape(grad_sq, [-1]), flat, rows * batch)
+        return gram_vjp(tf.reshape(summed, [rows, batch]), scaled, rows_scaled)
+
+    def pairs():
+        return pair_vjp(grad_sq, columns, scaled, rows_scaled)
+
+    width = columns.shape[1]
+    if width is not None:
+        return pairs() if width <= 2 * MANY_POSITIVES else dense()
+    return tf.cond(tf.shape(columns)[1] <= 2 * MANY_POSITIVES, pairs, dense)
+
+
 def block_terms(x, labels, start, members, is_positive, ids, *, mining, metric, whole, with_grad):
     """``(value, counts, grad, grad_rows)`` of the block of anchors ``start .. start + R``
     (``R`` rows of ``members``): the value in units of ``unit``, and with ``with_grad``
@@ -328,7 +382,7 @@ def block_terms(x, labels, start, members, is_positive, ids, *, mining, metric, 
     ``mining.select`` picks, without gradient, what ``mining.loss_of`` reads (see
     ``Mining``). For the L2 metrics only the picked distances are differentiated, and
     the gradient is carried to the rows in closed form: ``dd/dsq = 1 / (2 d)`` (0 where
-    ``d = 0``), then ``gram_vjp`` or ``pair_vjp``. The other metrics differentiate the
+    ``d = 0``), then ``gram_vjp`` or ``picked_vjp``. The other metrics differentiate the
     block's distances with autodiff.
     """
     rows = tf.shape(members)[0]
@@ -382,7 +436,7 @@ def block_terms(x, labels, start, members, is_positive, ids, *, mining, metric, 
     if columns is None:
         grad, grad_rows = gram_vjp(grad_sq, scaled, rows_scaled)
     else:
-        grad, grad_rows = pair_vjp(grad_sq, columns, scaled, rows_scaled)
+        grad, grad_rows = picked_vjp(grad_sq, columns, scaled, rows_scaled)
     if whole:
         return value, counts, grad + grad_rows, nothing
     return value, counts, grad, grad_rows
