@@ -31,7 +31,8 @@ and ``<out>/time_vs_B.png``; ``--out benchmarks`` replaces the committed results
 
 ``python tools/bench.py --smoke --out DIR`` runs B = 64 in-process (the test suite's
 check that this script works); ``--methods`` and ``--sizes`` restrict a run (comma
-separated).
+separated); with ``--update`` their rows replace those of ``<out>/results.csv`` (after a
+fix to one method: ``machine.txt`` records which rows were measured again).
 """
 
 from __future__ import annotations
@@ -581,6 +582,13 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
+def updated(rows: list[dict], new_rows: list[dict]) -> list[dict]:
+    """``rows`` (a full run) with the rows of ``new_rows`` (same method and B) put in
+    their place, and the ratios computed again."""
+    new = {(r["method"], r["B"]): r for r in new_rows}
+    return add_ratios([new.get((r["method"], r["B"]), r) for r in rows])
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "--worker":
         method, size, repeats = argv[1], int(argv[2]), int(argv[3])
@@ -593,6 +601,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--methods", default=None, help="comma-separated methods (default: all)")
     parser.add_argument("--smoke", action="store_true", help="B = 64, torch and PML, in-process")
     parser.add_argument("--plot-only", action="store_true", help="redraw <out>/results.csv")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="re-measure --methods at --sizes and replace their rows in <out>/results.csv",
+    )
     args = parser.parse_args(argv)
     if args.plot_only:
         rows = read_rows(args.out / "results.csv")
@@ -609,7 +622,12 @@ def main(argv: list[str]) -> int:
         if unknown:
             parser.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
         rows = run_all(sizes, methods, args.max_gib, in_process=False)
+    if args.update:
+        rows = updated(read_rows(args.out / "results.csv"), rows)
     write_outputs(rows, args.out)
+    if args.update:
+        with open(args.out / "machine.txt", "a") as f:
+            f.write(f"re-measured on that day: {', '.join(methods)} at B = {args.sizes}\n")
     print((args.out / "results.md").read_text())
     return 0
 
