@@ -114,7 +114,7 @@ SOFTMAX_PEER = {  # the same quantity on the same inputs: the losses must agree 
     "tl.torch supcon": "PML SupConLoss",
     "tl.torch nt-xent": "PML NTXentLoss",
 }
-SAME_QUANTITY.update(SOFTMAX_PEER)
+SAME_QUANTITY.update({method: (peer,) for method, peer in SOFTMAX_PEER.items()})
 PEER.update(SOFTMAX_PEER)
 PEER.update({"tl.tf info-nce": "plain fused softmax", "tl.tf supcon": "PML SupConLoss"})
 SOFTMAX_NOTE = (

@@ -132,7 +132,8 @@ class Anchors:
         self.scaled = None  # the L2 metrics' rows / scale, read by every block
         if metric in _L2:
             self.scaled = x.detach() / self.scale
-            self.sq_norms = (self.scaled * self.scaled).sum(dim=1)
+            if not self.whole:  # (the whole matrix takes its norms from its diagonal)
+                self.sq_norms = (self.scaled * self.scaled).sum(dim=1)
 
     def negative(self, rows: slice) -> torch.Tensor:
         """``(R, B)``: True where row ``n`` is a negative of the anchor."""
